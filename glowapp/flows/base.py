@@ -1,0 +1,73 @@
+"""The bijection contract shared by every layer.
+
+A :class:`Bijection` maps ``x -> y`` and back. Both directions return the
+log-absolute-determinant of the Jacobian *of the direction that was run*, one
+value per batch element:
+
+* ``forward(x) -> (y, log|det dy/dx|)``
+* ``inverse(y) -> (x, log|det dx/dy|)`` = ``-log|det dy/dx|`` at ``x``
+
+Shapes are ``[B, C, H, W]`` in and out (unless a layer says otherwise) and the
+log-determinant has shape ``[B]``, in nats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+
+class Bijection(nn.Module):
+    """Base class: an invertible map with a tractable log-determinant."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def zero_logdet(x: Tensor) -> Tensor:
+    """A ``[B]`` tensor of zeros in float32 (log-dets are always accumulated in float32)."""
+    return x.new_zeros(x.shape[0], dtype=torch.float32)
+
+
+class FlowSequential(Bijection):
+    """Composition ``f_n ∘ ... ∘ f_1``; log-dets add up (and are negated in reverse order on inverse)."""
+
+    def __init__(self, layers: Iterable[Bijection]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        logdet = zero_logdet(x)
+        for layer in self.layers:
+            x, ld = layer(x)
+            logdet = logdet + ld
+        return x, logdet
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        logdet = zero_logdet(y)
+        for layer in reversed(self.layers):
+            y, ld = layer.inverse(y)
+            logdet = logdet + ld
+        return y, logdet
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+
+class Inverse(Bijection):
+    """Swaps the two directions of a bijection: ``forward = f⁻¹``, ``inverse = f``."""
+
+    def __init__(self, bijection: Bijection) -> None:
+        super().__init__()
+        self.bijection = bijection
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.bijection.inverse(x)
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        return self.bijection(y)

@@ -1,0 +1,181 @@
+"""Coupling layers (Dinh et al. 2014, 2017; Kingma & Dhariwal 2018).
+
+A coupling splits the input by a mask into a conditioning part ``x_a`` and a transformed part
+``x_b``; ``x_b`` goes through an elementwise bijection whose parameters a conditioner network
+computes from ``x_a``, and ``x_a`` passes unchanged. The Jacobian is triangular, so the log-det
+is the sum of the elementwise log-derivatives over ``x_b``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from glowapp.flows.base import Bijection
+from glowapp.flows.nets import ConvNet, ResNet
+
+
+class ElementwiseTransform(nn.Module):
+    """An elementwise bijection ``y = g(x; θ)`` with ``params_per_dim`` parameters per element.
+
+    ``forward(x, params) -> (y, log|g'(x)|)`` and ``inverse(y, params) -> (x, log|(g⁻¹)'(y)|)``,
+    elementwise; ``params`` has shape ``[B, C, P, H, W]`` for ``x`` of shape ``[B, C, H, W]``.
+    A zero ``params`` tensor must give the identity.
+    """
+
+    params_per_dim: int
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class AffineTransform(ElementwiseTransform):
+    """``y = x · exp(log_s) + t`` with ``log_s = B · tanh(s_raw / B)``.
+
+    The scale is bounded softly to ``|log_s| < B`` (default ``B = 2``): near zero the tanh is the
+    identity (so learning is unaffected and zero params give the identity), while the bound keeps
+    ``exp(±log_s)`` finite, so the inverse cannot explode when sampling at high temperature — the
+    failure users of unbounded ``exp`` scales report. (The reference Glow code uses
+    ``sigmoid(h + 2)`` instead, which is not the identity at zero-initialisation.)
+    """
+
+    params_per_dim = 2
+
+    def __init__(self, scale_bound: float = 2.0) -> None:
+        super().__init__()
+        self.scale_bound = scale_bound
+
+    def _shift_log_scale(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        params = params.float()
+        shift, raw = params[:, :, 0], params[:, :, 1]
+        return shift, self.scale_bound * torch.tanh(raw / self.scale_bound)
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, log_s = self._shift_log_scale(params)
+        return x * log_s.exp() + shift, log_s
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, log_s = self._shift_log_scale(params)
+        return (y - shift) * (-log_s).exp(), -log_s
+
+
+class AdditiveTransform(ElementwiseTransform):
+    """``y = x + t`` (NICE): volume preserving, log-det 0."""
+
+    params_per_dim = 1
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        return x + params[:, :, 0].float(), torch.zeros_like(x, dtype=torch.float32)
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        return y - params[:, :, 0].float(), torch.zeros_like(y, dtype=torch.float32)
+
+
+def make_transform(kind: str) -> ElementwiseTransform:
+    """The elementwise transform named ``kind``: ``"affine"`` or ``"additive"``."""
+    if kind == "affine":
+        return AffineTransform()
+    if kind == "additive":
+        return AdditiveTransform()
+    raise ValueError(f"coupling must be 'affine' or 'additive', got {kind!r}")
+
+
+def make_conditioner(in_channels: int, out_channels: int, hidden: int, blocks: int) -> nn.Module:
+    """Glow's 3-layer :class:`ConvNet` when ``blocks == 0``, else a RealNVP :class:`ResNet`."""
+    if hidden <= 0:
+        raise ValueError(f"hidden width must be positive, got {hidden}")
+    if blocks > 0:
+        return ResNet(in_channels, out_channels, hidden, blocks)
+    return ConvNet(in_channels, out_channels, hidden)
+
+
+class ChannelCoupling(Bijection):
+    """Channel-mask coupling: ``x = [x_a, x_b]`` split along channels (Glow; RealNVP after squeeze).
+
+    forward:  ``y_a = x_a``, ``y_b = g(x_b; NN(x_a))``
+    inverse:  ``x_a = y_a``, ``x_b = g⁻¹(y_b; NN(y_a))``
+    log-det:  ``Σ log|g'(x_b)|`` over the channels and pixels of ``x_b``
+
+    ``swap=True`` exchanges the roles of the two halves (for alternating stacks). With an odd
+    channel count the first half is the smaller one.
+    """
+
+    def __init__(
+        self, num_channels: int, hidden: int, transform: str = "affine", swap: bool = False, blocks: int = 0
+    ) -> None:
+        super().__init__()
+        if num_channels < 2:
+            raise ValueError(f"a channel coupling needs at least 2 channels, got {num_channels}")
+        self.swap = swap
+        self.sizes = [num_channels // 2, num_channels - num_channels // 2]
+        self.transform = make_transform(transform)
+        cond, changed = self.sizes[::-1] if swap else self.sizes
+        self.net = make_conditioner(cond, changed * self.transform.params_per_dim, hidden, blocks)
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        first, second = torch.split(x, self.sizes, dim=1)
+        return (second, first) if self.swap else (first, second)
+
+    def _merge(self, a: Tensor, b: Tensor) -> Tensor:
+        return torch.cat([b, a] if self.swap else [a, b], dim=1)
+
+    def _params(self, a: Tensor, b: Tensor) -> Tensor:
+        params = self.net(a)  # (B, C_b * P, H, W)
+        return params.view(b.shape[0], b.shape[1], self.transform.params_per_dim, *b.shape[2:])
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = self._split(x)
+        yb, ld = self.transform(b, self._params(a, b))
+        return self._merge(a, yb.to(x.dtype)), ld.sum(dim=(1, 2, 3))
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = self._split(y)
+        xb, ld = self.transform.inverse(b, self._params(a, b))
+        return self._merge(a, xb.to(y.dtype)), ld.sum(dim=(1, 2, 3))
+
+
+class CheckerboardCoupling(Bijection):
+    """Checkerboard-mask coupling (RealNVP): pixels with ``(i + j + parity) % 2 == 0`` condition.
+
+    With the binary mask ``m`` (1 on conditioning pixels, all channels):
+
+    forward:  ``y = m·x + (1-m)·g(x; NN(m·x))``
+    inverse:  ``x = m·y + (1-m)·g⁻¹(y; NN(m·y))``
+    log-det:  ``Σ (1-m)·log|g'(x)|``
+    """
+
+    def __init__(
+        self, num_channels: int, hidden: int, transform: str = "affine", parity: int = 0, blocks: int = 0
+    ) -> None:
+        super().__init__()
+        self.parity = parity % 2
+        self.transform = make_transform(transform)
+        self.net = make_conditioner(
+            num_channels + 1, num_channels * self.transform.params_per_dim, hidden, blocks
+        )
+
+    def _mask(self, x: Tensor) -> Tensor:
+        h, w = x.shape[2], x.shape[3]
+        ii = torch.arange(h, device=x.device).view(h, 1)
+        jj = torch.arange(w, device=x.device).view(1, w)
+        return ((ii + jj + self.parity) % 2 == 0).to(x.dtype).expand(x.shape[0], 1, h, w)
+
+    def _params(self, x: Tensor, m: Tensor) -> Tensor:
+        # The mask is fed as an extra channel so the network knows which pixels are observed.
+        params = self.net(torch.cat([x * m, m], dim=1))
+        return params.view(x.shape[0], x.shape[1], self.transform.params_per_dim, *x.shape[2:])
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        m = self._mask(x)
+        y, ld = self.transform(x, self._params(x, m))
+        keep = 1 - m
+        return m * x + keep * y.to(x.dtype), (keep * ld).sum(dim=(1, 2, 3))
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        m = self._mask(y)
+        x, ld = self.transform.inverse(y, self._params(y, m))
+        keep = 1 - m
+        return m * y + keep * x.to(y.dtype), (keep * ld).sum(dim=(1, 2, 3))

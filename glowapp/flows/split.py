@@ -1,0 +1,85 @@
+"""Factor-out with learned Gaussian priors (Dinh et al. 2017 §3.6; Kingma & Dhariwal 2018).
+
+Latents are returned *standardised*: a factored-out half ``z`` with prior ``N(μ, σ²)`` is
+reported as ``ε = (z − μ) / σ``, and the ``−Σ log σ`` of that affine map joins the log-det.
+The whole flow is then one bijection ``x → (ε_1, …, ε_L)`` with a standard-normal base, so
+``decode([0, …, 0])`` is the prior mode and sampling at temperature ``T`` is
+``decode([T·ε_1, …, T·ε_L])`` with ``ε ~ N(0, I)``: the std of every level's prior is scaled by
+``T`` while its mean is kept.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from glowapp.flows.base import Bijection
+from glowapp.flows.nets import ZeroConv2d
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def standard_normal_log_prob(eps: Tensor) -> Tensor:
+    """``Σ log N(ε; 0, I)`` over all but the batch dimension, in float32 nats: ``[B, ...] -> [B]``."""
+    eps = eps.float()
+    return -0.5 * (eps * eps + _LOG_2PI).flatten(1).sum(dim=1)
+
+
+class Split(nn.Module):
+    """Factor out half the channels, scored under a Gaussian conditioned on the kept half.
+
+    ``x = [h, z]`` along channels (``h`` keeps ``C // 2``), ``(μ, log σ) = ZeroConv(h)``.
+
+    forward:  ``x -> (h, ε)`` with ``ε = (z − μ) · exp(−log σ)``, log-det ``−Σ log σ``
+    inverse:  ``(h, ε) -> x = [h, μ + exp(log σ) · ε]``, log-det ``+Σ log σ``
+
+    The conditioning conv is zero-initialised, so the prior starts as ``N(0, I)``.
+    """
+
+    def __init__(self, num_channels: int) -> None:
+        super().__init__()
+        if num_channels < 2:
+            raise ValueError(f"Split needs at least 2 channels, got {num_channels}")
+        self.kept = num_channels // 2
+        self.prior = ZeroConv2d(self.kept, 2 * (num_channels - self.kept))
+
+    def _mean_log_std(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.prior(h).float().chunk(2, dim=1)
+        return mean, log_std
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        h, z = x[:, : self.kept], x[:, self.kept :]
+        mean, log_std = self._mean_log_std(h)
+        eps = (z.float() - mean) * (-log_std).exp()
+        return h, eps, -log_std.flatten(1).sum(dim=1)
+
+    def inverse(self, h: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_std = self._mean_log_std(h)
+        z = mean + log_std.exp() * eps.float()
+        return torch.cat([h, z.to(h.dtype)], dim=1), log_std.flatten(1).sum(dim=1)
+
+
+class TopPrior(Bijection):
+    """Learned per-channel Gaussian ``N(μ, σ²)`` for the top latent, as a standardising bijection.
+
+    forward: ``ε = (h − μ) · exp(−log σ)``, log-det ``−H·W·Σ_c log σ_c``; inverse: ``h = μ + σ·ε``.
+    ``μ`` and ``log σ`` start at zero (a standard normal prior).
+    """
+
+    def __init__(self, num_channels: int) -> None:
+        super().__init__()
+        self.mean = nn.Parameter(torch.zeros(1, num_channels, 1, 1))
+        self.log_std = nn.Parameter(torch.zeros(1, num_channels, 1, 1))
+
+    def _logdet(self, x: Tensor) -> Tensor:
+        return (x.shape[2] * x.shape[3] * self.log_std.float().sum()).expand(x.shape[0])
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        eps = (x.float() - self.mean.float()) * (-self.log_std.float()).exp()
+        return eps, -self._logdet(x)
+
+    def inverse(self, eps: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.mean.float() + self.log_std.float().exp() * eps.float()
+        return h, self._logdet(eps)

@@ -1,0 +1,170 @@
+"""The multi-scale architecture shared by Glow, RealNVP and NICE (Dinh et al. 2017, §3.6)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from glowapp.flows.base import Bijection, zero_logdet
+from glowapp.flows.split import Split, TopPrior, standard_normal_log_prob
+
+
+def as_hw(image_size: int | Sequence[int] | None) -> tuple[int, int]:
+    """``(H, W)`` from an int, a pair, or None (``(0, 0)`` = not known yet)."""
+    if image_size is None:
+        return (0, 0)
+    if isinstance(image_size, int):
+        return (image_size, image_size)
+    h, w = (int(v) for v in image_size)
+    return (h, w)
+
+
+class MultiScaleFlow(nn.Module):
+    """A stack of levels with factor-out between them and a learned top prior.
+
+    Level ``i`` applies its bijection ``f_i``; every level but the last then factors out half of
+    its channels through a :class:`Split`, and the last level's output goes through a
+    :class:`TopPrior`. All latents are standardised (see :mod:`glowapp.flows.split`), so the map
+    ``x -> (ε_1, …, ε_L)`` is one bijection with a standard-normal base:
+
+    ``log p(x) = Σ_i log N(ε_i; 0, I) + log|det ∂(ε_1..ε_L)/∂x|``.
+
+    Subclasses build ``levels`` and say how much each level downsamples (``2**squeezes``) and
+    how many channels each latent has.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        levels: Sequence[Bijection],
+        level_channels: Sequence[int],
+        squeezes: Sequence[int],
+        image_size: int | Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        if in_channels <= 0:
+            raise ValueError(f"in_channels must be positive, got {in_channels}")
+        self.in_channels = in_channels
+        self.levels = nn.ModuleList(levels)
+        self.splits = nn.ModuleList(Split(c) for c in level_channels[:-1])
+        self.top = TopPrior(level_channels[-1])
+        self._latent_channels = self._latent_channel_list(level_channels)
+        # Cumulative downsampling factor at each level's output.
+        self._factors = [2 ** sum(squeezes[: i + 1]) for i in range(len(squeezes))]
+        # Image size lives in a buffer so it travels with checkpoints; (0, 0) means "learn it from
+        # the first batch".
+        self.register_buffer("image_hw", torch.tensor(as_hw(image_size), dtype=torch.long))
+        if self.has_image_size:
+            self._check_size(*self.image_size)
+
+    @staticmethod
+    def _latent_channel_list(level_channels: Sequence[int]) -> list[int]:
+        split_out = [c - c // 2 for c in level_channels[:-1]]
+        return [*split_out, level_channels[-1]]
+
+    # ---- shapes -------------------------------------------------------------------------
+    @property
+    def has_image_size(self) -> bool:
+        return bool(self.image_hw[0] > 0)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        if not self.has_image_size:
+            raise RuntimeError(
+                "this model does not know its image size yet: pass image_size=... when building "
+                "it, or encode a batch first"
+            )
+        return (int(self.image_hw[0]), int(self.image_hw[1]))
+
+    @property
+    def divisor(self) -> int:
+        """Height and width must be multiples of this (``2**total squeezes``)."""
+        return self._factors[-1]
+
+    def _check_size(self, h: int, w: int) -> None:
+        d = self.divisor
+        if h % d or w % d or h == 0 or w == 0:
+            raise ValueError(
+                f"image size {h}x{w} cannot be squeezed by this model: height and width must be "
+                f"multiples of {d} (= 2**number of squeezes); use fewer levels or another size"
+            )
+
+    def latent_shapes(self) -> list[tuple[int, int, int]]:
+        """``[(C_i, H_i, W_i)]`` of every latent, finest first, coarsest (top) last."""
+        h, w = self.image_size
+        return [(c, h // f, w // f) for c, f in zip(self._latent_channels, self._factors, strict=True)]
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4:
+            raise ValueError(f"expected a batch [B, C, H, W], got a tensor of shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"model expects {self.in_channels} channels, got {x.shape[1]} (input shape {tuple(x.shape)})")
+        h, w = x.shape[2], x.shape[3]
+        if self.has_image_size:
+            if (h, w) != self.image_size:
+                hh, ww = self.image_size
+                raise ValueError(f"model was built for {hh}x{ww} images, got {h}x{w}")
+        else:
+            self._check_size(h, w)
+            self.image_hw.copy_(torch.tensor([h, w]))
+
+    # ---- the public API -----------------------------------------------------------------
+    def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        """``x [B, C, H, W] -> ([ε_1, …, ε_L], log|det| [B])``, latents finest first."""
+        self._check_input(x)
+        latents: list[Tensor] = []
+        logdet = zero_logdet(x)
+        h = x
+        for i, level in enumerate(self.levels):
+            h, ld = level(h)
+            logdet = logdet + ld
+            if i < len(self.splits):
+                h, eps, ld = self.splits[i](h)
+                latents.append(eps)
+                logdet = logdet + ld
+        eps, ld = self.top(h)
+        latents.append(eps)
+        return latents, logdet + ld
+
+    def decode(self, latents: Sequence[Tensor]) -> Tensor:
+        """Exact inverse of :meth:`encode`: ``[ε_1, …, ε_L] -> x``."""
+        return self.decode_with_logdet(latents)[0]
+
+    def decode_with_logdet(self, latents: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        """:meth:`decode` plus ``log|det ∂x/∂(ε_1..ε_L)|`` ``[B]``."""
+        if len(latents) != len(self.levels):
+            raise ValueError(f"expected {len(self.levels)} latents (one per level), got {len(latents)}")
+        h, logdet = self.top.inverse(latents[-1])
+        dtype = next(self.parameters()).dtype
+        h = h.to(dtype)
+        for i in reversed(range(len(self.levels))):
+            if i < len(self.splits):
+                h, ld = self.splits[i].inverse(h, latents[i])
+                logdet = logdet + ld
+            h, ld = self.levels[i].inverse(h)
+            logdet = logdet + ld
+        return h, logdet
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """``log p(x)`` in nats, ``[B]``: every level's prior plus the log-det."""
+        latents, logdet = self.encode(x)
+        return logdet + sum(standard_normal_log_prob(eps) for eps in latents)
+
+    def sample_latents(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> list[Tensor]:
+        """Standard-normal latents scaled by ``temperature``: ``T · ε``, ``ε ~ N(0, I)``."""
+        device = self.image_hw.device
+        # With a (CPU) generator, draw on the CPU so the same seed gives the same samples anywhere.
+        return [
+            temperature
+            * torch.randn(n, *shape, generator=generator, device=None if generator else device).to(device)
+            for shape in self.latent_shapes()
+        ]
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` samples ``[n, C, H, W]`` in the space of ``x``; ``temperature`` scales every prior's std."""
+        return self.decode(self.sample_latents(n, temperature, generator))
