@@ -64,7 +64,7 @@ class ActNorm(Bijection):
 
     def _logdet(self, x: Tensor) -> Tensor:
         h, w = x.shape[2], x.shape[3]
-        return (h * w * self.log_scale.float().sum()).expand(x.shape[0])
+        return (h * w * self.log_scale.sum()).expand(x.shape[0])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self.training and not self._known_initialized:

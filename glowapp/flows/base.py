@@ -29,6 +29,15 @@ class Bijection(nn.Module):
         raise NotImplementedError
 
 
+def at_least_float32(t: Tensor) -> Tensor:
+    """``t`` in float32, or unchanged if it is already float32/float64.
+
+    Log-dets, priors and the data path of couplings are kept at this precision even when
+    autocast runs the conditioner networks in bf16/fp16.
+    """
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
 def zero_logdet(x: Tensor) -> Tensor:
     """A ``[B]`` tensor of zeros in float32 (log-dets are always accumulated in float32)."""
     return x.new_zeros(x.shape[0], dtype=torch.float32)

@@ -30,7 +30,7 @@ class BatchNormFlow(Bijection):
         self.register_buffer("running_var", torch.ones(1, num_channels, 1, 1))
 
     def _logdet(self, x: Tensor, var: Tensor) -> Tensor:
-        per_channel = self.log_gamma.float() - 0.5 * (var.float() + self.eps).log()
+        per_channel = self.log_gamma - 0.5 * (var + self.eps).log()
         return (x.shape[2] * x.shape[3] * per_channel.sum()).expand(x.shape[0])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glowapp.flows.base import Bijection, zero_logdet
+from glowapp.flows.base import Bijection, at_least_float32, zero_logdet
 
 
 def random_orthogonal(num_channels: int, generator: torch.Generator | None = None) -> Tensor:
@@ -66,24 +66,28 @@ class _InvertibleChannelMatrix(Bijection):
     def _logdet(self, x: Tensor) -> Tensor:
         def compute() -> Tensor:
             with torch.autocast(self.device_type, enabled=False):
-                return self.log_abs_det().float()
+                return self.log_abs_det()
 
-        return (x.shape[2] * x.shape[3] * self._memo("logdet", compute)).expand(x.shape[0])
+        logdet = self._memo("logdet", compute).to(at_least_float32(x).dtype)
+        return (x.shape[2] * x.shape[3] * logdet).expand(x.shape[0])
 
     @property
     def device_type(self) -> str:
         return next(self.parameters()).device.type
 
-    def _apply_matrix(self, x: Tensor, w: Tensor) -> Tensor:
-        return F.conv2d(x, w.view(*w.shape, 1, 1))
+    def _mix(self, x: Tensor, inverse: bool) -> Tensor:
+        # The main data path stays at (at least) float32 under autocast: only the coupling
+        # networks run in reduced precision, so the flow remains invertible.
+        x = at_least_float32(x)
+        w = self._weight(inverse=inverse, dtype=x.dtype)
+        with torch.autocast(self.device_type, enabled=False):
+            return F.conv2d(x, w.view(*w.shape, 1, 1))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        w = self._weight(inverse=False, dtype=x.dtype)
-        return self._apply_matrix(x, w), self._logdet(x)
+        return self._mix(x, inverse=False), self._logdet(x)
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        w = self._weight(inverse=True, dtype=y.dtype)
-        return self._apply_matrix(y, w), -self._logdet(y)
+        return self._mix(y, inverse=True), -self._logdet(y)
 
 
 class InvConv1x1(_InvertibleChannelMatrix):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from glowapp.flows.base import Bijection
+from glowapp.flows.base import Bijection, at_least_float32
 from glowapp.flows.nets import ConvNet, ResNet
 
 
@@ -49,7 +49,7 @@ class AffineTransform(ElementwiseTransform):
         self.scale_bound = scale_bound
 
     def _shift_log_scale(self, params: Tensor) -> tuple[Tensor, Tensor]:
-        params = params.float()
+        params = at_least_float32(params)
         shift, raw = params[:, :, 0], params[:, :, 1]
         return shift, self.scale_bound * torch.tanh(raw / self.scale_bound)
 
@@ -68,10 +68,12 @@ class AdditiveTransform(ElementwiseTransform):
     params_per_dim = 1
 
     def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        return x + params[:, :, 0].float(), torch.zeros_like(x, dtype=torch.float32)
+        shift = at_least_float32(params[:, :, 0])
+        return x + shift, torch.zeros_like(shift)
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        return y - params[:, :, 0].float(), torch.zeros_like(y, dtype=torch.float32)
+        shift = at_least_float32(params[:, :, 0])
+        return y - shift, torch.zeros_like(shift)
 
 
 def make_transform(kind: str) -> ElementwiseTransform:
@@ -129,12 +131,12 @@ class ChannelCoupling(Bijection):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a, b = self._split(x)
         yb, ld = self.transform(b, self._params(a, b))
-        return self._merge(a, yb.to(x.dtype)), ld.sum(dim=(1, 2, 3))
+        return self._merge(a.to(yb.dtype), yb), ld.sum(dim=(1, 2, 3))
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         a, b = self._split(y)
         xb, ld = self.transform.inverse(b, self._params(a, b))
-        return self._merge(a, xb.to(y.dtype)), ld.sum(dim=(1, 2, 3))
+        return self._merge(a.to(xb.dtype), xb), ld.sum(dim=(1, 2, 3))
 
 
 class CheckerboardCoupling(Bijection):
@@ -172,10 +174,10 @@ class CheckerboardCoupling(Bijection):
         m = self._mask(x)
         y, ld = self.transform(x, self._params(x, m))
         keep = 1 - m
-        return m * x + keep * y.to(x.dtype), (keep * ld).sum(dim=(1, 2, 3))
+        return m * x + keep * y, (keep * ld).sum(dim=(1, 2, 3))
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         m = self._mask(y)
         x, ld = self.transform.inverse(y, self._params(y, m))
         keep = 1 - m
-        return m * y + keep * x.to(y.dtype), (keep * ld).sum(dim=(1, 2, 3))
+        return m * y + keep * x, (keep * ld).sum(dim=(1, 2, 3))

@@ -28,8 +28,8 @@ class DiagonalScaling(Bijection):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self._check(x)
-        return x * self.log_s.exp(), self.log_s.float().sum().expand(x.shape[0])
+        return x * self.log_s.exp(), self.log_s.sum().expand(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         self._check(y)
-        return y * (-self.log_s).exp(), -self.log_s.float().sum().expand(y.shape[0])
+        return y * (-self.log_s).exp(), -self.log_s.sum().expand(y.shape[0])

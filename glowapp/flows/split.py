@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from glowapp.flows.base import Bijection
+from glowapp.flows.base import Bijection, at_least_float32
 from glowapp.flows.nets import ZeroConv2d
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -23,7 +23,7 @@ _LOG_2PI = math.log(2 * math.pi)
 
 def standard_normal_log_prob(eps: Tensor) -> Tensor:
     """``Σ log N(ε; 0, I)`` over all but the batch dimension, in float32 nats: ``[B, ...] -> [B]``."""
-    eps = eps.float()
+    eps = at_least_float32(eps)
     return -0.5 * (eps * eps + _LOG_2PI).flatten(1).sum(dim=1)
 
 
@@ -46,19 +46,19 @@ class Split(nn.Module):
         self.prior = ZeroConv2d(self.kept, 2 * (num_channels - self.kept))
 
     def _mean_log_std(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        mean, log_std = self.prior(h).float().chunk(2, dim=1)
+        mean, log_std = at_least_float32(self.prior(h)).chunk(2, dim=1)
         return mean, log_std
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         h, z = x[:, : self.kept], x[:, self.kept :]
         mean, log_std = self._mean_log_std(h)
-        eps = (z.float() - mean) * (-log_std).exp()
+        eps = (at_least_float32(z) - mean) * (-log_std).exp()
         return h, eps, -log_std.flatten(1).sum(dim=1)
 
     def inverse(self, h: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
         mean, log_std = self._mean_log_std(h)
-        z = mean + log_std.exp() * eps.float()
-        return torch.cat([h, z.to(h.dtype)], dim=1), log_std.flatten(1).sum(dim=1)
+        z = mean + log_std.exp() * at_least_float32(eps)
+        return torch.cat([h.to(z.dtype), z], dim=1), log_std.flatten(1).sum(dim=1)
 
 
 class TopPrior(Bijection):
@@ -74,12 +74,12 @@ class TopPrior(Bijection):
         self.log_std = nn.Parameter(torch.zeros(1, num_channels, 1, 1))
 
     def _logdet(self, x: Tensor) -> Tensor:
-        return (x.shape[2] * x.shape[3] * self.log_std.float().sum()).expand(x.shape[0])
+        return (x.shape[2] * x.shape[3] * self.log_std.sum()).expand(x.shape[0])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        eps = (x.float() - self.mean.float()) * (-self.log_std.float()).exp()
+        eps = (at_least_float32(x) - self.mean) * (-self.log_std).exp()
         return eps, -self._logdet(x)
 
     def inverse(self, eps: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.mean.float() + self.log_std.float().exp() * eps.float()
+        h = self.mean + self.log_std.exp() * at_least_float32(eps)
         return h, self._logdet(eps)
