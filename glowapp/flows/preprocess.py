@@ -61,11 +61,23 @@ def quantize(images: Tensor, n_bits: int) -> Tensor:
     return torch.div(pixels, 2 ** (8 - n_bits), rounding_mode="floor")
 
 
-def dequantize(images: Tensor, n_bits: int, noise: bool = True) -> Tensor:
-    """``y = (k + u) / 2^n_bits ∈ [0, 1)``, ``u ~ U[0, 1)`` (or ``u = ½``, the bin centre, if ``noise=False``)."""
+def dequantize(
+    images: Tensor, n_bits: int, noise: bool = True, generator: torch.Generator | None = None
+) -> Tensor:
+    """``y = (k + u) / 2^n_bits ∈ [0, 1)``, ``u ~ U[0, 1)`` (or ``u = ½``, the bin centre, if ``noise=False``).
+
+    ``generator`` (on the images' device) makes the noise reproducible.
+    """
     k = quantize(images, n_bits)
-    u = torch.rand_like(k) if noise else torch.full_like(k, 0.5)
-    return (k + u) / 2**n_bits
+    if noise:
+        u = torch.rand(k.shape, generator=generator, device=k.device, dtype=k.dtype)
+    else:
+        u = torch.full_like(k, 0.5)
+    y = (k + u) / 2**n_bits
+    # In float32, ``k + u`` rounds up to ``k + 1`` when ``u`` is within half an ulp of 1 (about 1
+    # in 10^5 draws for k ≥ 128), which would put ``y`` in the next bin (or at 1.0): clamp it to
+    # the largest float below the bin's upper edge ``(k + 1) / K`` (exact: K is a power of 2).
+    return torch.minimum(y, torch.nextafter((k + 1) / 2**n_bits, torch.zeros_like(y)))
 
 
 def to_images(y: Tensor, n_bits: int) -> Tensor:
@@ -133,13 +145,17 @@ class Preprocessor(Bijection):
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.transform.inverse(x)
 
-    def dequantize(self, images: Tensor, noise: bool = True) -> Tensor:
+    def dequantize(
+        self, images: Tensor, noise: bool = True, generator: torch.Generator | None = None
+    ) -> Tensor:
         """uint8 ``[0, 255]`` or float ``[0, 1]`` images → dequantised ``y ∈ [0, 1)``."""
-        return dequantize(images, self.n_bits, noise=noise)
+        return dequantize(images, self.n_bits, noise=noise, generator=generator)
 
-    def encode_images(self, images: Tensor, noise: bool = True) -> tuple[Tensor, Tensor]:
+    def encode_images(
+        self, images: Tensor, noise: bool = True, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Images → the flow's input ``x`` and the preprocessing log-det ``[B]``."""
-        return self.forward(self.dequantize(images, noise=noise))
+        return self.forward(self.dequantize(images, noise=noise, generator=generator))
 
     def to_images(self, x: Tensor) -> Tensor:
         """The flow's space → images in ``[0, 1]`` quantised to ``n_bits``."""

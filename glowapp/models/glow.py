@@ -53,6 +53,8 @@ class Glow(MultiScaleFlow):
         coupling: ``"affine"`` (bounded scale) or ``"additive"``.
         permutation: ``"lu"`` (LU 1×1 conv), ``"conv"`` (plain 1×1 conv), ``"shuffle"``, ``"reverse"``.
         image_size: ``H`` (square) or ``(H, W)``; learnt from the first batch if omitted.
+        memory_saving: recompute activations from the outputs during backprop (see
+            :mod:`glowapp.flows.invertible_backprop`): activation memory stops growing with depth.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class Glow(MultiScaleFlow):
         coupling: str = "affine",
         permutation: str = "lu",
         image_size: int | Sequence[int] | None = None,
+        memory_saving: bool = False,
     ) -> None:
         if levels < 1 or steps < 1:
             raise ValueError(f"levels and steps must be >= 1, got levels={levels}, steps={steps}")
@@ -80,4 +83,4 @@ class Glow(MultiScaleFlow):
             level_channels.append(c)
             if i < levels - 1:
                 c = c // 2  # split: half the channels leave as this level's latent
-        super().__init__(in_channels, blocks, level_channels, [1] * levels, image_size)
+        super().__init__(in_channels, blocks, level_channels, [1] * levels, image_size, memory_saving)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from glowapp.flows.base import Bijection, zero_logdet
+from glowapp.flows.invertible_backprop import invertible_forward
 from glowapp.flows.split import Split, TopPrior, standard_normal_log_prob
 
 
@@ -42,11 +43,14 @@ class MultiScaleFlow(nn.Module):
         level_channels: Sequence[int],
         squeezes: Sequence[int],
         image_size: int | Sequence[int] | None = None,
+        memory_saving: bool = False,
     ) -> None:
         super().__init__()
         if in_channels <= 0:
             raise ValueError(f"in_channels must be positive, got {in_channels}")
         self.in_channels = in_channels
+        # Recompute activations from outputs in the backward pass instead of storing them.
+        self.memory_saving = memory_saving
         self.levels = nn.ModuleList(levels)
         self.splits = nn.ModuleList(Split(c) for c in level_channels[:-1])
         self.top = TopPrior(level_channels[-1])
@@ -117,8 +121,9 @@ class MultiScaleFlow(nn.Module):
         latents: list[Tensor] = []
         logdet = zero_logdet(x)
         h = x
+        saving = self.memory_saving and torch.is_grad_enabled()
         for i, level in enumerate(self.levels):
-            h, ld = level(h)
+            h, ld = invertible_forward(level, h) if saving else level(h)
             logdet = logdet + ld
             if i < len(self.splits):
                 h, eps, ld = self.splits[i](h)

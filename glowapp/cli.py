@@ -1,0 +1,70 @@
+"""``glowapp``: LightningCLI for fit/validate/test plus the generation tools.
+
+``glowapp fit|validate|test --config configs/X.yaml [--trainer.devices 2 ...]`` go to
+:class:`GlowCLI`; ``glowapp sample|interpolate|inpaint|score|demo`` go to :mod:`glowapp.tools`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pytorch_lightning.cli import LightningCLI
+
+LIGHTNING_COMMANDS = {
+    "fit": "train a flow (configs/*.yaml; every option overridable, e.g. --trainer.devices 2)",
+    "validate": "bits/dim on the validation split of a checkpoint (--ckpt_path P)",
+    "test": "bits/dim on the test split of a checkpoint (--ckpt_path P)",
+}
+
+
+class GlowCLI(LightningCLI):
+    """LightningCLI with the image shape linked from the DataModule to the model."""
+
+    def add_arguments_to_parser(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.link_arguments("data.image_shape", "model.image_shape", apply_on="instantiate")
+
+
+def _top_level_help() -> str:
+    from glowapp.tools import TOOLS
+
+    lines = ["usage: glowapp COMMAND [options]   (glowapp COMMAND --help for a command's options)", "", "commands:"]
+    for name, summary in {**LIGHTNING_COMMANDS, **{n: t.summary for n, t in TOOLS.items()}}.items():
+        lines.append(f"  {name:<12} {summary}")
+    return "\n".join(lines)
+
+
+def run_lightning(args: list[str]) -> None:
+    """Run a LightningCLI subcommand with glowapp's module and DataModules."""
+    from glowapp.data import ImageDataModule
+    from glowapp.module import GlowModule
+
+    GlowCLI(
+        GlowModule,
+        ImageDataModule,
+        subclass_mode_data=True,
+        args=args,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``glowapp`` console script."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_top_level_help())
+        return 0 if args else 2
+    command = args[0]
+    if command in LIGHTNING_COMMANDS:
+        run_lightning(args)
+        return 0
+    from glowapp.tools import TOOLS
+
+    if command in TOOLS:
+        return TOOLS[command].run(args[1:])
+    print(f"glowapp: unknown command {command!r}\n\n{_top_level_help()}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
