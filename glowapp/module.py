@@ -17,6 +17,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from glowapp.checkpointing import AtomicCheckpointIO, check_writable
 from glowapp.diagnostics import first_nonfinite_layer
+from glowapp.flows.conv1x1 import InvertibleChannelMatrix
 from glowapp.flows.preprocess import Preprocessor
 from glowapp.models import NICE, Glow, MultiScaleFlow, RealNVP
 
@@ -44,6 +45,33 @@ def build_flow(
     if arch == "nice":
         return NICE(c, (h, w), couplings=steps, hidden=hidden, blocks=blocks)
     raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
+
+
+class IncompatibleCheckpointError(ValueError):
+    """A checkpoint whose weights do not fit the model being loaded into."""
+
+
+def describe_state_mismatch(expected: dict[str, Tensor], found: dict[str, Tensor], limit: int = 5) -> str:
+    """One line naming the missing, unexpected and differently shaped keys (first ``limit`` of each)."""
+
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:limit]) + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = [
+        f"{k}: checkpoint {tuple(found[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(found))
+        if tuple(found[k].shape) != tuple(expected[k].shape)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"missing in checkpoint: {few(missing)}")
+    if unexpected:
+        parts.append(f"not in model: {few(unexpected)}")
+    if shapes:
+        parts.append(f"shape differs: {few(shapes)}")
+    return "; ".join(parts)
 
 
 class GlowModule(pl.LightningModule):
@@ -125,6 +153,41 @@ class GlowModule(pl.LightningModule):
         self.train_bpd, self.val_bpd, self.test_bpd = MeanMetric(), MeanMetric(), MeanMetric()
         self.register_buffer("skipped_steps", torch.tensor(0, dtype=torch.long))
         self._skip_update = False
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse, with the differing hyperparameters and keys named, a checkpoint of another model."""
+        state = checkpoint.get("state_dict")
+        if not isinstance(state, dict):
+            raise IncompatibleCheckpointError("not a glowapp checkpoint: it has no 'state_dict'")
+        mismatch = describe_state_mismatch(self.state_dict(), state)
+        if mismatch:
+            theirs = checkpoint.get("hyper_parameters", {})
+            differing = [
+                f"{k}={theirs[k]!r} (model: {v!r})"
+                for k, v in self.hparams.items()
+                if k in theirs and theirs[k] != v and not (isinstance(v, (tuple, list)) and list(v) == list(theirs[k]))
+            ]
+            hint = f" Checkpoint hyperparameters differ: {', '.join(differing)}." if differing else ""
+            raise IncompatibleCheckpointError(f"checkpoint does not match this model: {mismatch}.{hint}")
+
+    def clear_caches(self) -> None:
+        """Drop the 1×1 convs' cached matrices. Weight averaging swaps weights through ``.data``,
+        which version counters do not see, so this runs whenever weights may have been swapped."""
+        for m in self.modules():
+            if isinstance(m, InvertibleChannelMatrix):
+                m.clear_cache()
+
+    def on_validation_epoch_start(self) -> None:
+        self.clear_caches()
+
+    def on_validation_epoch_end(self) -> None:
+        self.clear_caches()
+
+    def on_test_epoch_start(self) -> None:
+        self.clear_caches()
+
+    def on_train_end(self) -> None:
+        self.clear_caches()
 
     # ---- likelihood -------------------------------------------------------------------------
     def log_prob_y(self, y: Tensor) -> Tensor:

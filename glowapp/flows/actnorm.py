@@ -49,7 +49,7 @@ class ActNorm(Bijection):
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
         """Set parameters from the statistics of ``x`` (all-reduced over processes)."""
-        x = x.detach().float()
+        x = x.detach().double()  # float64 sums: E[x²] − E[x]² cancels badly in float32
         count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float64, device=x.device)
         s1 = x.sum(dim=(0, 2, 3)).double()
         s2 = (x * x).sum(dim=(0, 2, 3)).double()

@@ -17,7 +17,7 @@ def random_orthogonal(num_channels: int, generator: torch.Generator | None = Non
     return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
 
 
-class _InvertibleChannelMatrix(Bijection):
+class InvertibleChannelMatrix(Bijection):
     """Shared machinery: ``y = W x`` at every pixel, with ``W`` built by :meth:`matrix`.
 
     forward:  ``y[:, :, i, j] = W @ x[:, :, i, j]``
@@ -33,6 +33,10 @@ class _InvertibleChannelMatrix(Bijection):
     def __init__(self) -> None:
         super().__init__()
         self._cache: dict[str, tuple[tuple[int, ...], Tensor]] = {}
+
+    def clear_cache(self) -> None:
+        """Forget cached matrices (needed after writes through ``.data``, which keep version counters)."""
+        self._cache.clear()
 
     def matrix(self) -> Tensor:  # pragma: no cover - abstract
         """``W`` as a float64 ``[C, C]`` tensor (differentiable)."""
@@ -90,7 +94,7 @@ class _InvertibleChannelMatrix(Bijection):
         return self._mix(y, inverse=True), -self._logdet(y)
 
 
-class InvConv1x1(_InvertibleChannelMatrix):
+class InvConv1x1(InvertibleChannelMatrix):
     """Invertible 1×1 convolution with an unconstrained weight ``W`` (random orthogonal init).
 
     ``log|det W|`` comes from ``slogdet`` (O(C³)), ``W⁻¹`` from ``inv`` in float64.
@@ -104,7 +108,7 @@ class InvConv1x1(_InvertibleChannelMatrix):
         return self.weight.double()
 
 
-class InvConv1x1LU(_InvertibleChannelMatrix):
+class InvConv1x1LU(InvertibleChannelMatrix):
     """LU-decomposed invertible 1×1 convolution: ``W = P L (U + diag(sign · exp(log_s)))``.
 
     ``P`` is a fixed permutation, ``L`` unit lower-triangular, ``U`` strictly upper-triangular;
