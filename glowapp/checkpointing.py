@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +52,29 @@ def check_writable(directory: str | os.PathLike, min_free_bytes: int = 0) -> Non
             f"not enough free disk space in {directory}: {free / 2**20:.1f} MiB free, a checkpoint "
             f"needs about {min_free_bytes / 2**20:.1f} MiB. Free some space or choose another directory."
         )
+
+
+class CheckpointFileError(ValueError):
+    """A checkpoint path that is missing, truncated or not a PyTorch checkpoint."""
+
+
+def check_checkpoint_file(path: str | os.PathLike) -> Path:
+    """Raise :class:`CheckpointFileError` naming the problem unless ``path`` is an intact checkpoint.
+
+    PyTorch checkpoints are zip archives; a truncated file fails the archive's CRC/directory check.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointFileError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointFileError(f"checkpoint path is a directory, not a file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointFileError(f"{path} is not a PyTorch checkpoint (truncated, or another kind of file)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise CheckpointFileError(f"{path} is a damaged checkpoint: {err}") from err
+    if bad is not None:
+        raise CheckpointFileError(f"{path} is a damaged checkpoint (corrupt entry {bad})")
+    return path

@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from pytorch_lightning.cli import LightningCLI
+
+from glowapp.checkpointing import check_checkpoint_file
 
 LIGHTNING_COMMANDS = {
     "fit": "train a flow (configs/*.yaml; every option overridable, e.g. --trainer.devices 2)",
@@ -22,6 +25,12 @@ class GlowCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:  # type: ignore[no-untyped-def]
         parser.link_arguments("data.image_shape", "model.image_shape", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        # Check --ckpt_path before anything is built, so a bad file fails in a second with one line.
+        ckpt_path = self.config.get(self.subcommand, {}).get("ckpt_path")
+        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
+            check_checkpoint_file(ckpt_path)
 
 
 def _top_level_help() -> str:
@@ -48,9 +57,30 @@ def run_lightning(args: list[str]) -> None:
     )
 
 
+#: Errors that come from what the user asked for (bad input, config or files): one line, exit 1.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``glowapp`` console script."""
-    args = sys.argv[1:] if argv is None else list(argv)
+    """Entry point of the ``glowapp`` console script.
+
+    Usage errors exit 2 (argparse/jsonargparse); failures caused by the input (files, data,
+    configuration values, checkpoints) print one ``glowapp: error: ...`` line and exit 1. Set
+    ``GLOWAPP_DEBUG=1`` to see the full traceback instead.
+    """
+    from glowapp.data import DatasetNotFoundError
+
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else list(argv))
+    except (*USER_ERRORS, DatasetNotFoundError) as err:
+        if os.environ.get("GLOWAPP_DEBUG"):
+            raise
+        message = str(err).strip() or type(err).__name__
+        print(f"glowapp: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(_top_level_help())
         return 0 if args else 2

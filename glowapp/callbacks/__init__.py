@@ -1,0 +1,19 @@
+"""Lightning callbacks that write and log generated images during training.
+
+Configure them in a YAML config, e.g.::
+
+    trainer:
+      callbacks:
+        - class_path: glowapp.callbacks.SampleGridCallback
+          init_args: {every_n_steps: 500, temperatures: [0.0, 0.7, 1.0]}
+        - class_path: glowapp.callbacks.InterpolationCallback
+          init_args: {every_n_epochs: 1, mode: spherical}
+        - class_path: glowapp.callbacks.InpaintingCallback
+          init_args: {every_n_epochs: 1, mask: center, iterations: 200}
+"""
+
+from glowapp.callbacks.inpainting import InpaintingCallback
+from glowapp.callbacks.interpolation import InterpolationCallback
+from glowapp.callbacks.samples import ImageGridCallback, SampleGridCallback
+
+__all__ = ["ImageGridCallback", "InpaintingCallback", "InterpolationCallback", "SampleGridCallback"]

@@ -1,0 +1,96 @@
+"""Smoke test of the performance benchmark: ``bench/benchmark.py --quick`` runs end to end.
+
+It checks that the JSON report has every field, with positive numbers, and that the optimisation
+options (memory-saving backprop, channels-last) leave bits/dim unchanged. No timing assertions:
+``--quick`` uses tiny models and is not a measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MODES = ("train", "eval", "sample")
+TIMING_FIELDS = ("images_per_s", "median_s", "min_s", "max_s", "cpu_s_median", "repeats")
+MEMORY_FIELDS = ("peak_rss_bytes", "baseline_rss_bytes", "above_baseline_bytes", "params")
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "benchmark.json"
+    # One thread: on a shared 2-core machine two OpenMP threads can be slowed down a lot by
+    # other processes, and this only checks that the pipeline works.
+    cmd = [sys.executable, str(REPO / "bench" / "benchmark.py"), "--quick", "--threads", "1", "--no-table", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"benchmark failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert out.exists()
+    return json.loads(out.read_text())
+
+
+def test_machine_info(report: dict[str, Any]) -> None:
+    assert report["quick"] is True
+    machine = report["machine"]
+    assert machine["torch"] and machine["cpu_model"]
+    assert machine["threads"] == 1 and machine["torch_num_threads"] == 1
+    for key in ("load_average_start", "load_average_end"):
+        assert len(report[key]) == 3 and all(isinstance(v, float) for v in report[key])
+    for key in ("matmul", "matmul_end"):
+        assert positive(report[key]["flops_per_s"]) and positive(report[key]["median_s"])
+
+
+@pytest.mark.parametrize("name", ["S", "C"])
+def test_config_fields_are_positive(report: dict[str, Any], name: str) -> None:
+    r = report["configs"][name]
+    assert "errors" not in r, r.get("errors")
+    for key in ("params", "fwd_flops_per_image", "sample_flops_per_image", "train_flops_per_image",
+                "eval_flops_per_s", "eval_flops_vs_matmul", "train_flops_per_s", "train_flops_vs_matmul",
+                "memory_saving_train_speed_ratio"):
+        assert positive(r[key]), (key, r[key])
+    for mode in MODES:
+        for field in TIMING_FIELDS:
+            assert positive(r[mode][field]), (mode, field, r[mode][field])
+        assert len(r[mode]["times_s"]) == r[mode]["repeats"]
+        assert r[mode]["other_processes_cpu_cores"] >= 0
+        for table in ("reference", "target", "ratio_vs_reference", "ratio_vs_target"):
+            assert positive(r[table][mode]), (table, mode)
+        for field in MEMORY_FIELDS:
+            assert positive(r["memory"][mode][field]), (mode, field, r["memory"][mode][field])
+        assert r["memory"][mode]["peak_rss_bytes"] >= r["memory"][mode]["baseline_rss_bytes"]
+    for field in TIMING_FIELDS:
+        assert positive(r["train_memory_saving"][field])
+    assert math.isfinite(r["train"]["loss_bpd_after"])
+
+
+def test_memory_vs_depth(report: dict[str, Any]) -> None:
+    rows = report["memory_depth"]["rows"]
+    assert [row["steps"] for row in rows] == report["args"]["memory_depths"]
+    for row in rows:
+        for variant in ("standard", "memory_saving"):
+            for field in MEMORY_FIELDS:
+                assert positive(row[variant][field]), (row["steps"], variant, field)
+        assert positive(row["peak_ratio"]) and positive(row["above_baseline_ratio"])
+    params = [row["params"] for row in rows]
+    assert params == sorted(params) and params[0] < params[-1]
+
+
+@pytest.mark.parametrize("name", ["S", "C"])
+@pytest.mark.parametrize("option", ["memory_saving", "channels_last"])
+def test_options_leave_bits_per_dim_unchanged(report: dict[str, Any], name: str, option: str) -> None:
+    eq = report["configs"][name]["equivalence"]
+    assert positive(eq["reference_bpd"])
+    result = eq[option]
+    assert "error" not in result, result
+    assert result["max_abs_bpd_diff"] < 1e-4
+    assert result["max_abs_bpd_diff_train"] < 1e-4 and result["max_abs_bpd_diff_eval"] < 1e-4
+    assert result["max_rel_grad_diff"] < 1e-3
