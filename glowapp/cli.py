@@ -26,11 +26,14 @@ class GlowCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:  # type: ignore[no-untyped-def]
         parser.link_arguments("data.image_shape", "model.image_shape", apply_on="instantiate")
 
-    def before_instantiate_classes(self) -> None:
-        # Check --ckpt_path before anything is built, so a bad file fails in a second with one line.
-        ckpt_path = self.config.get(self.subcommand, {}).get("ckpt_path")
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads --ckpt_path's hyperparameters right after parsing; check the file
+        # first, so a bad one fails in a second with one line instead of an unpickler traceback.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config.get(subcommand, {}).get("ckpt_path") if subcommand else None
         if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
             check_checkpoint_file(ckpt_path)
+        super()._parse_ckpt_path()
 
 
 def _top_level_help() -> str:

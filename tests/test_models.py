@@ -138,7 +138,9 @@ def test_decode_inverts_encode(model_and_data: tuple[MultiScaleFlow, Tensor]) ->
     assert x2.shape == x.shape
     assert float((x2 - x).abs().max()) < 1e-5
     assert all(torch.isfinite(eps).all() for eps in latents) and torch.isfinite(logdet).all()
-    assert_rel_close(logdet_dec, -logdet, 1e-5)
+    # Each log-det is a float32 sum of hundreds of per-element terms that largely cancel, so its
+    # rounding error scales with the terms, not with the (small) total: 1e-4 relative.
+    assert_rel_close(logdet_dec, -logdet, 1e-4)
     assert float(logdet.abs().min()) > 1.0, (
         "the model is (nearly) volume preserving: not perturbed?"
     )

@@ -10,10 +10,13 @@ Configure them in a YAML config, e.g.::
           init_args: {every_n_epochs: 1, mode: spherical}
         - class_path: glowapp.callbacks.InpaintingCallback
           init_args: {every_n_epochs: 1, mask: center, iterations: 200}
+        - class_path: glowapp.callbacks.EMA
+          init_args: {decay: 0.999}
 """
 
+from glowapp.callbacks.ema import EMA
 from glowapp.callbacks.inpainting import InpaintingCallback
 from glowapp.callbacks.interpolation import InterpolationCallback
 from glowapp.callbacks.samples import ImageGridCallback, SampleGridCallback
 
-__all__ = ["ImageGridCallback", "InpaintingCallback", "InterpolationCallback", "SampleGridCallback"]
+__all__ = ["EMA", "ImageGridCallback", "InpaintingCallback", "InterpolationCallback", "SampleGridCallback"]

@@ -15,6 +15,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 from torchvision.transforms.functional import to_pil_image
 
+from glowapp.callbacks.ema import averaged_weights
 from glowapp.generate import Temperature, draw_noise, sample_with_noise, save_png, tile
 from glowapp.module import GlowModule
 
@@ -84,7 +85,8 @@ class ImageGridCallback(Callback, ABC):
     ``<run dir>/images/<name>_step<global step>.png`` (see :func:`image_dir`) and logged as
     ``images/<name>`` to TensorBoard / W&B loggers. Runs on global rank zero only, never during
     the sanity check, at most once per global step. The generation functions switch the module
-    to eval mode (and back) and handle gradients themselves.
+    to eval mode (and back) and handle gradients themselves. With an :class:`~glowapp.callbacks.EMA`
+    callback in the trainer, images are rendered with the averaged weights.
 
     Args:
         every_n_steps: render every this many optimizer steps (None: never by steps).
@@ -131,7 +133,8 @@ class ImageGridCallback(Callback, ABC):
             raise TypeError(
                 f"{type(self).__name__} needs a GlowModule, got {type(pl_module).__name__}"
             )
-        grid = self.render(trainer, pl_module)
+        with averaged_weights(trainer, pl_module):
+            grid = self.render(trainer, pl_module)
         if grid is None:
             return
         self._last_step = step

@@ -29,6 +29,23 @@ class Bijection(nn.Module):
         raise NotImplementedError
 
 
+class ElementwiseTransform(nn.Module):
+    """An elementwise bijection ``y = g(x; θ)`` with ``params_per_dim`` parameters per element.
+
+    ``forward(x, params) -> (y, log|g'(x)|)`` and ``inverse(y, params) -> (x, log|(g⁻¹)'(y)|)``,
+    elementwise; ``params`` has shape ``[B, C, P, H, W]`` for ``x`` of shape ``[B, C, H, W]``.
+    A zero ``params`` tensor must give the identity.
+    """
+
+    params_per_dim: int
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+
 def at_least_float32(t: Tensor) -> Tensor:
     """``t`` in float32, or unchanged if it is already float32/float64.
 

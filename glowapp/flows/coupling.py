@@ -11,25 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from glowapp.flows.base import Bijection, at_least_float32
+from glowapp.flows.base import Bijection, ElementwiseTransform, at_least_float32
 from glowapp.flows.nets import ConvNet, ResNet
-
-
-class ElementwiseTransform(nn.Module):
-    """An elementwise bijection ``y = g(x; θ)`` with ``params_per_dim`` parameters per element.
-
-    ``forward(x, params) -> (y, log|g'(x)|)`` and ``inverse(y, params) -> (x, log|(g⁻¹)'(y)|)``,
-    elementwise; ``params`` has shape ``[B, C, P, H, W]`` for ``x`` of shape ``[B, C, H, W]``.
-    A zero ``params`` tensor must give the identity.
-    """
-
-    params_per_dim: int
-
-    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
-        raise NotImplementedError
-
-    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
-        raise NotImplementedError
+from glowapp.flows.spline import RationalQuadraticSpline
 
 
 class AffineTransform(ElementwiseTransform):
@@ -76,13 +60,27 @@ class AdditiveTransform(ElementwiseTransform):
         return y - shift, torch.zeros_like(shift)
 
 
-def make_transform(kind: str) -> ElementwiseTransform:
-    """The elementwise transform named ``kind``: ``"affine"`` or ``"additive"``."""
+COUPLINGS = ("affine", "additive", "spline")
+
+
+def make_transform(kind: str, spline_bins: int = 8, spline_bound: float = 3.0) -> ElementwiseTransform:
+    """The elementwise transform named ``kind``: ``"affine"``, ``"additive"`` or ``"spline"``.
+
+    ``spline_bins`` and ``spline_bound`` are the :class:`RationalQuadraticSpline`'s ``K`` and
+    ``B`` (unused by the other kinds).
+    """
     if kind == "affine":
         return AffineTransform()
     if kind == "additive":
         return AdditiveTransform()
-    raise ValueError(f"coupling must be 'affine' or 'additive', got {kind!r}")
+    if kind == "spline":
+        return RationalQuadraticSpline(spline_bins, spline_bound)
+    raise ValueError(f"coupling must be one of {COUPLINGS}, got {kind!r}")
+
+
+def as_transform(transform: str | ElementwiseTransform) -> ElementwiseTransform:
+    """``transform`` itself, or :func:`make_transform` of its name with the default options."""
+    return make_transform(transform) if isinstance(transform, str) else transform
 
 
 def make_conditioner(in_channels: int, out_channels: int, hidden: int, blocks: int) -> nn.Module:
@@ -102,18 +100,24 @@ class ChannelCoupling(Bijection):
     log-det:  ``Σ log|g'(x_b)|`` over the channels and pixels of ``x_b``
 
     ``swap=True`` exchanges the roles of the two halves (for alternating stacks). With an odd
-    channel count the first half is the smaller one.
+    channel count the first half is the smaller one. ``transform`` is ``g``: a name for
+    :func:`make_transform` or an :class:`ElementwiseTransform`.
     """
 
     def __init__(
-        self, num_channels: int, hidden: int, transform: str = "affine", swap: bool = False, blocks: int = 0
+        self,
+        num_channels: int,
+        hidden: int,
+        transform: str | ElementwiseTransform = "affine",
+        swap: bool = False,
+        blocks: int = 0,
     ) -> None:
         super().__init__()
         if num_channels < 2:
             raise ValueError(f"a channel coupling needs at least 2 channels, got {num_channels}")
         self.swap = swap
         self.sizes = [num_channels // 2, num_channels - num_channels // 2]
-        self.transform = make_transform(transform)
+        self.transform = as_transform(transform)
         cond, changed = self.sizes[::-1] if swap else self.sizes
         self.net = make_conditioner(cond, changed * self.transform.params_per_dim, hidden, blocks)
 
@@ -144,19 +148,34 @@ class CheckerboardCoupling(Bijection):
 
     With the binary mask ``m`` (1 on conditioning pixels, all channels):
 
-    forward:  ``y = m·x + (1-m)·g(x; NN(m·x))``
-    inverse:  ``x = m·y + (1-m)·g⁻¹(y; NN(m·y))``
+    forward:  ``y = m·x + (1-m)·g(x; NN(m·x, c))``
+    inverse:  ``x = m·y + (1-m)·g⁻¹(y; NN(m·y, c))``
     log-det:  ``Σ (1-m)·log|g'(x)|``
+
+    ``c`` is an optional context ``[B, context_channels, H, W]`` passed to both directions (e.g.
+    features of the image a dequantisation flow is conditioned on); without ``context_channels``
+    there is none. ``transform`` is ``g``: a name for :func:`make_transform` or an
+    :class:`ElementwiseTransform`.
     """
 
     def __init__(
-        self, num_channels: int, hidden: int, transform: str = "affine", parity: int = 0, blocks: int = 0
+        self,
+        num_channels: int,
+        hidden: int,
+        transform: str | ElementwiseTransform = "affine",
+        parity: int = 0,
+        blocks: int = 0,
+        context_channels: int = 0,
     ) -> None:
         super().__init__()
         self.parity = parity % 2
-        self.transform = make_transform(transform)
+        self.context_channels = context_channels
+        self.transform = as_transform(transform)
         self.net = make_conditioner(
-            num_channels + 1, num_channels * self.transform.params_per_dim, hidden, blocks
+            num_channels + 1 + context_channels,
+            num_channels * self.transform.params_per_dim,
+            hidden,
+            blocks,
         )
 
     def _mask(self, x: Tensor) -> Tensor:
@@ -165,19 +184,25 @@ class CheckerboardCoupling(Bijection):
         jj = torch.arange(w, device=x.device).view(1, w)
         return ((ii + jj + self.parity) % 2 == 0).to(x.dtype).expand(x.shape[0], 1, h, w)
 
-    def _params(self, x: Tensor, m: Tensor) -> Tensor:
+    def _params(self, x: Tensor, m: Tensor, context: Tensor | None) -> Tensor:
+        if (context is None) != (self.context_channels == 0):
+            raise ValueError(
+                f"this coupling was built with context_channels={self.context_channels}: pass a "
+                "context tensor exactly when context_channels > 0"
+            )
         # The mask is fed as an extra channel so the network knows which pixels are observed.
-        params = self.net(torch.cat([x * m, m], dim=1))
+        inputs = [x * m, m] if context is None else [x * m, m, context.to(x.dtype)]
+        params = self.net(torch.cat(inputs, dim=1))
         return params.view(x.shape[0], x.shape[1], self.transform.params_per_dim, *x.shape[2:])
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         m = self._mask(x)
-        y, ld = self.transform(x, self._params(x, m))
+        y, ld = self.transform(x, self._params(x, m, context))
         keep = 1 - m
         return m * x + keep * y, (keep * ld).sum(dim=(1, 2, 3))
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         m = self._mask(y)
-        x, ld = self.transform.inverse(y, self._params(y, m))
+        x, ld = self.transform.inverse(y, self._params(y, m, context))
         keep = 1 - m
         return m * y + keep * x, (keep * ld).sum(dim=(1, 2, 3))

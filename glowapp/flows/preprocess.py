@@ -10,7 +10,10 @@ Pipeline (per sub-pixel, ``K = 2**n_bits`` levels):
 
 Since ``P(k) ≥ exp(E_u[log p_Y(y)]) · K^{−D}`` (Jensen over the bin of volume ``K^{−D}``),
 ``log p_Y(y) = log p_X(x) + log|det ∂x/∂y|`` is a bound on the discrete log-likelihood after
-adding ``−D log K``. :func:`bits_per_dim` turns that into the papers' number.
+adding ``−D log K``. :func:`bits_per_dim` turns that into the papers' number. With noise
+``u ~ q(u | k)`` from a learned density instead (variational dequantisation, Ho et al. 2019,
+:mod:`glowapp.flows.dequantization`) the bound is ``E_q[log p_Y(y) − log q(u | k)] − D log K``,
+and ``log q`` is one more term of :func:`bits_per_dim`.
 """
 
 from __future__ import annotations
@@ -23,16 +26,23 @@ from torch import Tensor
 from glowapp.flows.base import Bijection, zero_logdet
 
 
-def bits_per_dim(log_px: Tensor, logdet_preprocess: Tensor, num_dims: int, n_bits: int) -> Tensor:
+def bits_per_dim(
+    log_px: Tensor,
+    logdet_preprocess: Tensor,
+    num_dims: int,
+    n_bits: int,
+    log_q: Tensor | float = 0.0,
+) -> Tensor:
     """Negative log-likelihood of the discrete data in bits per sub-pixel.
 
-    ``bpd = −(log p_X(x) + log|det ∂x/∂y| − D · log 2^n_bits) / (D · ln 2)``
+    ``bpd = −(log p_X(x) + log|det ∂x/∂y| − log q(u | k) − D · log 2^n_bits) / (D · ln 2)``
 
     with ``log p_X(x)`` the flow's log-density (all priors and log-dets, nats, ``[B]``),
     ``log|det ∂x/∂y|`` the preprocessing log-det (``[B]``), ``D = C·H·W`` real sub-pixels (never
-    padding), and ``y ∈ [0, 1)`` the dequantised image. Returns ``[B]``.
+    padding), ``y = (k + u) / 2^n_bits ∈ [0, 1)`` the dequantised image and ``log q(u | k)`` the
+    log-density of its noise ``u ∈ [0, 1)^D`` (``[B]``; 0 for uniform noise). Returns ``[B]``.
     """
-    log_py = log_px.float() + logdet_preprocess.float()
+    log_py = log_px.float() + logdet_preprocess.float() - log_q
     log_pk = log_py - num_dims * n_bits * math.log(2.0)
     return -log_pk / (num_dims * math.log(2.0))
 
@@ -73,6 +83,11 @@ def dequantize(
         u = torch.rand(k.shape, generator=generator, device=k.device, dtype=k.dtype)
     else:
         u = torch.full_like(k, 0.5)
+    return place_in_bin(k, u, n_bits)
+
+
+def place_in_bin(k: Tensor, u: Tensor, n_bits: int) -> Tensor:
+    """``y = (k + u) / 2^n_bits`` for levels ``k`` and noise ``u ∈ [0, 1)``, kept inside ``k``'s bin."""
     y = (k + u) / 2**n_bits
     # In float32, ``k + u`` rounds up to ``k + 1`` when ``u`` is within half an ulp of 1 (about 1
     # in 10^5 draws for k ≥ 128), which would put ``y`` in the next bin (or at 1.0): clamp it to
@@ -162,6 +177,8 @@ class Preprocessor(Bijection):
         y, _ = self.inverse(x.float())
         return to_images(y, self.n_bits)
 
-    def bits_per_dim(self, log_px: Tensor, logdet_preprocess: Tensor, num_dims: int) -> Tensor:
+    def bits_per_dim(
+        self, log_px: Tensor, logdet_preprocess: Tensor, num_dims: int, log_q: Tensor | float = 0.0
+    ) -> Tensor:
         """See :func:`bits_per_dim`."""
-        return bits_per_dim(log_px, logdet_preprocess, num_dims, self.n_bits)
+        return bits_per_dim(log_px, logdet_preprocess, num_dims, self.n_bits, log_q)

@@ -62,24 +62,57 @@ class Split(nn.Module):
 
 
 class TopPrior(Bijection):
-    """Learned per-channel Gaussian ``N(μ, σ²)`` for the top latent, as a standardising bijection.
+    """Learned Gaussian ``N(μ, σ²)`` for the top latent, as a standardising bijection.
 
-    forward: ``ε = (h − μ) · exp(−log σ)``, log-det ``−H·W·Σ_c log σ_c``; inverse: ``h = μ + σ·ε``.
-    ``μ`` and ``log σ`` start at zero (a standard normal prior).
+    forward: ``ε = (h − μ) · exp(−log σ)``, log-det ``−H·W·Σ_c log σ_c``; inverse: ``h = μ + σ·ε``,
+    log-det ``+H·W·Σ_c log σ_c``. ``μ`` and ``log σ`` are per channel and start at zero (a
+    standard normal prior).
+
+    Class-conditional (``num_classes > 0``, Kingma & Dhariwal 2018 §5): ``(μ, log σ)`` also get
+    a per-class offset, ``μ_y = μ + E_μ[y]`` and ``log σ_y = log σ + E_σ[y]``, from a learned
+    embedding ``E`` of the label (a linear map of its one-hot vector), zero-initialised so
+    training starts at the unconditional prior. Both directions then take ``labels`` ``[B]``
+    (int64 in ``0..num_classes−1``).
     """
 
-    def __init__(self, num_channels: int) -> None:
+    def __init__(self, num_channels: int, num_classes: int = 0) -> None:
         super().__init__()
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0 = unconditional), got {num_classes}")
+        self.num_classes = num_classes
         self.mean = nn.Parameter(torch.zeros(1, num_channels, 1, 1))
         self.log_std = nn.Parameter(torch.zeros(1, num_channels, 1, 1))
+        self.embedding = nn.Embedding(num_classes, 2 * num_channels) if num_classes else None
+        if self.embedding is not None:
+            nn.init.zeros_(self.embedding.weight)
 
-    def _logdet(self, x: Tensor) -> Tensor:
-        return (x.shape[2] * x.shape[3] * self.log_std.sum()).expand(x.shape[0])
+    def mean_log_std(self, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(μ, log σ)``: ``[1, C, 1, 1]`` each, or ``[B, C, 1, 1]`` for a conditional prior."""
+        if self.embedding is None:
+            if labels is not None:
+                raise ValueError(
+                    "labels were given to an unconditional prior (num_classes=0); build the model "
+                    "with num_classes > 0 to condition on labels, or pass labels=None"
+                )
+            return self.mean, self.log_std
+        if labels is None:
+            raise ValueError(
+                f"the model is class-conditional (num_classes={self.num_classes}): pass the "
+                "images' labels (y=...)"
+            )
+        offset = self.embedding(labels)[:, :, None, None]  # (B, 2C, 1, 1)
+        mean, log_std = offset.chunk(2, dim=1)
+        return self.mean + mean, self.log_std + log_std
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        eps = (at_least_float32(x) - self.mean) * (-self.log_std).exp()
-        return eps, -self._logdet(x)
+    def _logdet(self, x: Tensor, log_std: Tensor) -> Tensor:
+        return x.shape[2] * x.shape[3] * log_std.flatten(1).sum(dim=1).expand(x.shape[0])
 
-    def inverse(self, eps: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.mean + self.log_std.exp() * at_least_float32(eps)
-        return h, self._logdet(eps)
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.mean_log_std(labels)
+        eps = (at_least_float32(x) - mean) * (-log_std).exp()
+        return eps, -self._logdet(x, log_std)
+
+    def inverse(self, eps: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.mean_log_std(labels)
+        h = mean + log_std.exp() * at_least_float32(eps)
+        return h, self._logdet(eps, log_std)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from glowapp.flows.actnorm import ActNorm
 from glowapp.flows.base import Bijection, FlowSequential
 from glowapp.flows.conv1x1 import ChannelPermutation, InvConv1x1, InvConv1x1LU
-from glowapp.flows.coupling import ChannelCoupling
+from glowapp.flows.coupling import ChannelCoupling, make_transform
 from glowapp.flows.squeeze import Squeeze
 from glowapp.models.multiscale import MultiScaleFlow
 
@@ -26,14 +26,26 @@ def channel_mixer(num_channels: int, permutation: str) -> Bijection:
 
 
 class FlowStep(FlowSequential):
-    """One Glow step: ``ActNorm → channel mixing → channel coupling`` (log-dets add)."""
+    """One Glow step: ``ActNorm → channel mixing → channel coupling`` (log-dets add).
 
-    def __init__(self, num_channels: int, hidden: int, coupling: str, permutation: str) -> None:
+    ``coupling``, ``spline_bins`` and ``spline_bound`` go to :func:`make_transform`.
+    """
+
+    def __init__(
+        self,
+        num_channels: int,
+        hidden: int,
+        coupling: str,
+        permutation: str,
+        spline_bins: int = 8,
+        spline_bound: float = 3.0,
+    ) -> None:
+        transform = make_transform(coupling, spline_bins, spline_bound)
         super().__init__(
             [
                 ActNorm(num_channels),
                 channel_mixer(num_channels, permutation),
-                ChannelCoupling(num_channels, hidden, transform=coupling),
+                ChannelCoupling(num_channels, hidden, transform=transform),
             ]
         )
 
@@ -50,11 +62,16 @@ class Glow(MultiScaleFlow):
         levels: number of scales ``L``.
         steps: flow steps per level ``K``.
         hidden: width of the coupling networks.
-        coupling: ``"affine"`` (bounded scale) or ``"additive"``.
+        coupling: ``"affine"`` (bounded scale), ``"additive"`` or ``"spline"`` (rational-quadratic,
+            Durkan et al. 2019).
         permutation: ``"lu"`` (LU 1×1 conv), ``"conv"`` (plain 1×1 conv), ``"shuffle"``, ``"reverse"``.
         image_size: ``H`` (square) or ``(H, W)``; learnt from the first batch if omitted.
         memory_saving: recompute activations from the outputs during backprop (see
             :mod:`glowapp.flows.invertible_backprop`): activation memory stops growing with depth.
+        spline_bins: bins ``K`` of the spline coupling.
+        spline_bound: the spline acts on ``[−B, B]`` (identity outside); this is ``B``.
+        num_classes: > 0 for a class-conditional model (label-dependent top prior and a
+            classifier head, see :class:`MultiScaleFlow`); 0 = unconditional.
     """
 
     def __init__(
@@ -67,6 +84,9 @@ class Glow(MultiScaleFlow):
         permutation: str = "lu",
         image_size: int | Sequence[int] | None = None,
         memory_saving: bool = False,
+        spline_bins: int = 8,
+        spline_bound: float = 3.0,
+        num_classes: int = 0,
     ) -> None:
         if levels < 1 or steps < 1:
             raise ValueError(f"levels and steps must be >= 1, got levels={levels}, steps={steps}")
@@ -77,10 +97,18 @@ class Glow(MultiScaleFlow):
             c = 4 * c  # squeeze: (B, 4C, H/2, W/2)
             blocks.append(
                 FlowSequential(
-                    [Squeeze(), *(FlowStep(c, hidden, coupling, permutation) for _ in range(steps))]
+                    [
+                        Squeeze(),
+                        *(
+                            FlowStep(c, hidden, coupling, permutation, spline_bins, spline_bound)
+                            for _ in range(steps)
+                        ),
+                    ]
                 )
             )
             level_channels.append(c)
             if i < levels - 1:
                 c = c // 2  # split: half the channels leave as this level's latent
-        super().__init__(in_channels, blocks, level_channels, [1] * levels, image_size, memory_saving)
+        super().__init__(
+            in_channels, blocks, level_channels, [1] * levels, image_size, memory_saving, num_classes
+        )

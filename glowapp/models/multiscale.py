@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -34,6 +36,14 @@ class MultiScaleFlow(nn.Module):
 
     Subclasses build ``levels`` and say how much each level downsamples (``2**squeezes``) and
     how many channels each latent has.
+
+    Class-conditional (``num_classes > 0``; Kingma & Dhariwal 2018): the top prior's mean and
+    log-std depend on the label ``y`` (see :class:`TopPrior`), so ``encode``/``decode`` and
+    ``log_prob`` take labels ``y`` ``[B]`` and give ``log p(x | y)``; without labels,
+    ``log_prob`` is the marginal ``log p(x) = log (1/K) Σ_y p(x | y)`` (uniform class prior) and
+    ``sample`` draws the labels uniformly. A linear classifier on the spatially averaged top
+    activation ``h_L`` (before its prior) predicts ``y`` (:meth:`log_prob_and_logits`); it is
+    zero-initialised.
     """
 
     def __init__(
@@ -44,16 +54,22 @@ class MultiScaleFlow(nn.Module):
         squeezes: Sequence[int],
         image_size: int | Sequence[int] | None = None,
         memory_saving: bool = False,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         if in_channels <= 0:
             raise ValueError(f"in_channels must be positive, got {in_channels}")
         self.in_channels = in_channels
+        self.num_classes = num_classes
         # Recompute activations from outputs in the backward pass instead of storing them.
         self.memory_saving = memory_saving
         self.levels = nn.ModuleList(levels)
         self.splits = nn.ModuleList(Split(c) for c in level_channels[:-1])
-        self.top = TopPrior(level_channels[-1])
+        self.top = TopPrior(level_channels[-1], num_classes)
+        self.classifier = nn.Linear(level_channels[-1], num_classes) if num_classes else None
+        if self.classifier is not None:
+            nn.init.zeros_(self.classifier.weight)
+            nn.init.zeros_(self.classifier.bias)
         self._latent_channels = self._latent_channel_list(level_channels)
         # Cumulative downsampling factor at each level's output.
         self._factors = [2 ** sum(squeezes[: i + 1]) for i in range(len(squeezes))]
@@ -114,9 +130,28 @@ class MultiScaleFlow(nn.Module):
             self._check_size(h, w)
             self.image_hw.copy_(torch.tensor([h, w]))
 
-    # ---- the public API -----------------------------------------------------------------
-    def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
-        """``x [B, C, H, W] -> ([ε_1, …, ε_L], log|det| [B])``, latents finest first."""
+    def check_labels(self, labels: Tensor | None, batch: int) -> Tensor | None:
+        """Validate class labels for a batch of ``batch``: None, or int64 ``[batch]`` in ``0..K−1``."""
+        if labels is None:
+            return None
+        if not self.num_classes:
+            raise ValueError(
+                "labels were given to an unconditional model (num_classes=0); train with "
+                "num_classes > 0 for class-conditional generation, or pass no labels"
+            )
+        if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1:
+            raise ValueError(f"labels must be an integer tensor [B], got {labels.dtype} {tuple(labels.shape)}")
+        if labels.shape[0] != batch:
+            raise ValueError(f"got {labels.shape[0]} labels for a batch of {batch}")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise ValueError(
+                f"labels must be in 0..{self.num_classes - 1} (num_classes={self.num_classes}), "
+                f"got values in {int(labels.min())}..{int(labels.max())}"
+            )
+        return labels.to(device=self.image_hw.device, dtype=torch.long)
+
+    def _encode_levels(self, x: Tensor) -> tuple[list[Tensor], Tensor, Tensor]:
+        """``x -> ([ε_1, …, ε_{L−1}], h_L, log|det|)``: every level, without the top prior."""
         self._check_input(x)
         latents: list[Tensor] = []
         logdet = zero_logdet(x)
@@ -129,19 +164,29 @@ class MultiScaleFlow(nn.Module):
                 h, eps, ld = self.splits[i](h)
                 latents.append(eps)
                 logdet = logdet + ld
-        eps, ld = self.top(h)
-        latents.append(eps)
-        return latents, logdet + ld
+        return latents, h, logdet
 
-    def decode(self, latents: Sequence[Tensor]) -> Tensor:
-        """Exact inverse of :meth:`encode`: ``[ε_1, …, ε_L] -> x``."""
-        return self.decode_with_logdet(latents)[0]
+    # ---- the public API -----------------------------------------------------------------
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[list[Tensor], Tensor]:
+        """``x [B, C, H, W] -> ([ε_1, …, ε_L], log|det| [B])``, latents finest first.
 
-    def decode_with_logdet(self, latents: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        ``y``: labels ``[B]``, required by (and only by) a class-conditional model.
+        """
+        latents, h, logdet = self._encode_levels(x)
+        eps, ld = self.top(h, self.check_labels(y, x.shape[0]))
+        return [*latents, eps], logdet + ld
+
+    def decode(self, latents: Sequence[Tensor], y: Tensor | None = None) -> Tensor:
+        """Exact inverse of :meth:`encode`: ``[ε_1, …, ε_L] -> x`` (labels ``y`` if conditional)."""
+        return self.decode_with_logdet(latents, y)[0]
+
+    def decode_with_logdet(
+        self, latents: Sequence[Tensor], y: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """:meth:`decode` plus ``log|det ∂x/∂(ε_1..ε_L)|`` ``[B]``."""
         if len(latents) != len(self.levels):
             raise ValueError(f"expected {len(self.levels)} latents (one per level), got {len(latents)}")
-        h, logdet = self.top.inverse(latents[-1])
+        h, logdet = self.top.inverse(latents[-1], self.check_labels(y, latents[-1].shape[0]))
         dtype = next(self.parameters()).dtype
         h = h.to(dtype)
         for i in reversed(range(len(self.levels))):
@@ -152,10 +197,35 @@ class MultiScaleFlow(nn.Module):
             logdet = logdet + ld
         return h, logdet
 
-    def log_prob(self, x: Tensor) -> Tensor:
-        """``log p(x)`` in nats, ``[B]``: every level's prior plus the log-det."""
-        latents, logdet = self.encode(x)
-        return logdet + sum(standard_normal_log_prob(eps) for eps in latents)
+    def log_prob(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """``log p(x)`` in nats, ``[B]``: every level's prior plus the log-det.
+
+        Class-conditional models: ``log p(x | y)`` with labels ``y`` ``[B]``, the marginal
+        ``log (1/K) Σ_y p(x | y)`` without.
+        """
+        return self.log_prob_and_logits(x, y)[0]
+
+    def log_prob_and_logits(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """:meth:`log_prob` and the classifier's logits ``[B, K]`` (None if unconditional).
+
+        The logits are a linear map of ``h_L`` averaged over its pixels (Glow's classifier head).
+        """
+        y = self.check_labels(y, x.shape[0])
+        latents, h, logdet = self._encode_levels(x)
+        log_p = logdet + sum((standard_normal_log_prob(eps) for eps in latents), torch.zeros_like(logdet))
+        logits = None if self.classifier is None else self.classifier(h.mean(dim=(2, 3)).float())
+        if self.num_classes and y is None:
+            # Marginal over a uniform class prior: run only the top prior once per class.
+            per_class = []
+            for label in range(self.num_classes):
+                labels = torch.full((x.shape[0],), label, dtype=torch.long, device=x.device)
+                eps, ld = self.top(h, labels)
+                per_class.append(ld + standard_normal_log_prob(eps))
+            top = torch.logsumexp(torch.stack(per_class), dim=0) - math.log(self.num_classes)
+        else:
+            eps, ld = self.top(h, y)
+            top = ld + standard_normal_log_prob(eps)
+        return log_p + top, logits
 
     def sample_latents(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
@@ -170,6 +240,19 @@ class MultiScaleFlow(nn.Module):
         ]
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` samples ``[n, C, H, W]`` in the space of ``x``; ``temperature`` scales every prior's std."""
-        return self.decode(self.sample_latents(n, temperature, generator))
+    def sample(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """``n`` samples ``[n, C, H, W]`` in the space of ``x``; ``temperature`` scales every prior's std.
+
+        Class-conditional models sample class ``labels[i]`` for sample ``i`` (``[n]``), or classes
+        drawn uniformly (from ``generator``) without labels.
+        """
+        latents = self.sample_latents(n, temperature, generator)
+        if self.num_classes and labels is None:
+            labels = torch.randint(self.num_classes, (n,), generator=generator, device=None if generator else self.image_hw.device)
+        return self.decode(latents, labels)

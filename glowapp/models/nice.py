@@ -25,6 +25,7 @@ class NICE(MultiScaleFlow):
         couplings: number of additive couplings (the paper used 4).
         hidden: conditioner width.
         blocks: residual blocks per conditioner (0: Glow's 3-layer conv net).
+        num_classes: > 0 for a class-conditional model (see :class:`MultiScaleFlow`).
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class NICE(MultiScaleFlow):
         couplings: int = 4,
         hidden: int = 128,
         blocks: int = 0,
+        num_classes: int = 0,
     ) -> None:
         h, w = as_hw(image_size)
         if h <= 0 or w <= 0:
@@ -44,4 +46,4 @@ class NICE(MultiScaleFlow):
             CheckerboardCoupling(in_channels, hidden, "additive", parity=k, blocks=blocks) for k in range(couplings)
         ]
         flow = FlowSequential([*layers, DiagonalScaling((in_channels, h, w))])
-        super().__init__(in_channels, [flow], [in_channels], [0], (h, w))
+        super().__init__(in_channels, [flow], [in_channels], [0], (h, w), num_classes=num_classes)

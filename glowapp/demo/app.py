@@ -1,0 +1,206 @@
+"""The Gradio page of ``glowapp demo``: one tab per operation, served on loopback by default.
+
+:func:`build_app` lays out the Sample, Interpolate, Inpaint and Score tabs around a
+:class:`~glowapp.demo.handlers.Demo`; :func:`launch` serves it (no share link, no analytics,
+uploads capped at :data:`~glowapp.demo.handlers.MAX_UPLOAD_BYTES`); :func:`serve` is the
+command: load once, write the example photos, serve until Ctrl+C.
+
+Interpolate and Score receive the raw uploaded files (``preprocess=False``) so that a file that
+is not an image reaches :func:`~glowapp.demo.handlers.read_upload` and gets its clear message,
+instead of failing inside Gradio's own image decoding.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import gradio as gr
+from rich.console import Console
+
+from glowapp.demo.examples import write_examples
+from glowapp.demo.handlers import (
+    MAX_ITERATIONS,
+    MAX_SAMPLES,
+    MAX_STEPS,
+    MAX_TEMPERATURE,
+    MAX_UPLOAD_BYTES,
+    Demo,
+    DemoInputError,
+    Upload,
+)
+from glowapp.generate import INTERPOLATION_MODES, MASK_KINDS
+from glowapp.module import GlowModule
+
+__all__ = ["build_app", "launch", "serve"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+MASK_COLOR = "#ff00ff"
+"""Brush colour for painting the region to fill (the magenta of the masked view)."""
+
+
+def _shown(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn :class:`DemoInputError` into :class:`gr.Error`, which the page shows to the user."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except DemoInputError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+
+    return wrapper
+
+
+def _upload(payload: dict[str, Any] | None) -> Upload | None:
+    """A raw (``preprocess=False``) file payload as an :class:`Upload`."""
+    if not payload:
+        return None
+    path = Path(payload["path"])
+    return Upload(path, payload.get("orig_name") or path.name)
+
+
+def _sample_tab(demo: Demo) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            temperature = gr.Slider(
+                0.0, MAX_TEMPERATURE, value=0.7, step=0.05, label="temperature"
+            )
+            num = gr.Slider(1, MAX_SAMPLES, value=16, step=1, label="number of images")
+            seed = gr.Number(0, precision=0, minimum=0, label="seed")
+            button = gr.Button("Sample", variant="primary", elem_id="sample-button")
+        with gr.Column(scale=2):
+            output = gr.Image(label="samples", format="png", elem_id="sample-output")
+    button.click(_shown(demo.sample), [temperature, num, seed], output)
+
+
+def _interpolate_tab(demo: Demo, examples: Sequence[Path]) -> None:
+    with gr.Row():
+        start = gr.Image(type="filepath", label="start", elem_id="interpolate-start")
+        end = gr.Image(type="filepath", label="end", elem_id="interpolate-end")
+        with gr.Column():
+            steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps (endpoints included)")
+            mode = gr.Radio(list(INTERPOLATION_MODES), value="linear", label="path in latent space")
+            button = gr.Button("Interpolate", variant="primary", elem_id="interpolate-button")
+    gr.Examples([[a, b] for a, b in zip(examples[0::2], examples[1::2])], [start, end])
+    output = gr.Image(label="interpolation", format="png", elem_id="interpolate-output")
+
+    def run(start: dict | None, end: dict | None, steps: float, mode: str) -> Any:
+        return demo.interpolate(_upload(start), _upload(end), steps, mode)
+
+    button.click(_shown(run), [start, end, steps, mode], output, preprocess=False)
+
+
+def _inpaint_tab(demo: Demo, examples: Sequence[Path]) -> None:
+    with gr.Row():
+        editor = gr.ImageEditor(
+            type="filepath",
+            format="png",
+            label="image: paint the region to fill",
+            sources=("upload", "clipboard"),
+            transforms=(),
+            layers=False,
+            brush=gr.Brush(colors=[MASK_COLOR], color_mode="fixed"),
+            elem_id="inpaint-editor",
+        )
+        with gr.Column():
+            preset = gr.Dropdown(
+                list(MASK_KINDS), value="center", label="preset mask (used when nothing is painted)"
+            )
+            iterations = gr.Slider(0, MAX_ITERATIONS, value=300, step=10, label="iterations")
+            button = gr.Button("Inpaint", variant="primary", elem_id="inpaint-button")
+    gr.Examples([[path] for path in examples], [editor])
+    with gr.Row():
+        masked = gr.Image(label="masked input", format="png", elem_id="inpaint-masked")
+        completion = gr.Image(label="completion", format="png", elem_id="inpaint-completion")
+        original = gr.Image(label="ground truth", format="png", elem_id="inpaint-original")
+    summary = gr.Markdown(elem_id="inpaint-summary")
+
+    def run(
+        value: dict | None, preset: str, iterations: float, progress: Any = gr.Progress()
+    ) -> tuple[Any, ...]:
+        background = value["background"] if value else None
+        image = Upload(Path(background), "the image") if background else None
+        layers = [Path(layer) for layer in value["layers"]] if value else []
+        result = demo.inpaint(
+            image,
+            layers,
+            preset,
+            iterations,
+            progress=lambda k: progress((k, int(iterations)), desc="inpainting"),
+        )
+        return result.masked, result.completion, result.original, result.summary
+
+    button.click(
+        _shown(run), [editor, preset, iterations], [masked, completion, original, summary]
+    )
+
+
+def _score_tab(demo: Demo, examples: Sequence[Path]) -> None:
+    with gr.Row():
+        with gr.Column():
+            files = gr.File(file_count="multiple", label="images", elem_id="score-files")
+            button = gr.Button("Score", variant="primary", elem_id="score-button")
+        table = gr.Dataframe(
+            headers=["image", "bits/dim", "preprocessing"],
+            label="bits/dim at the bin centres (lower = more likely under the model)",
+            interactive=False,
+            elem_id="score-table",
+        )
+    gr.Examples([[list(map(str, examples))]], [files])
+
+    def run(payloads: list[dict] | None) -> list[list[Any]]:
+        uploads = [upload for upload in map(_upload, payloads or []) if upload is not None]
+        return [list(row) for row in demo.score(uploads)]
+
+    button.click(_shown(run), files, table, preprocess=False)
+
+
+def build_app(demo: Demo, examples: Sequence[Path]) -> gr.Blocks:
+    """The demo page: a Sample, Interpolate, Inpaint and Score tab, with ``examples`` to pick."""
+    hparams = demo.module.hparams
+    shape = "×".join(map(str, demo.image_shape))
+    with gr.Blocks(title="glowapp demo", analytics_enabled=False) as app:
+        gr.Markdown(
+            f"## glowapp demo\n{hparams['arch']} flow on {shape} images "
+            f"({hparams['levels']} levels × {hparams['steps']} steps). Photos are converted, "
+            "resized and center-cropped to the model's input, exactly as `glowapp` tools do."
+        )
+        with gr.Tab("Sample", id="sample"):
+            _sample_tab(demo)
+        with gr.Tab("Interpolate", id="interpolate"):
+            _interpolate_tab(demo, examples)
+        with gr.Tab("Inpaint", id="inpaint"):
+            _inpaint_tab(demo, examples)
+        with gr.Tab("Score", id="score"):
+            _score_tab(demo, examples)
+    return app
+
+
+def launch(app: gr.Blocks, host: str, port: int, block: bool = True) -> None:
+    """Serve ``app`` on ``host:port``; ``block=False`` returns once it is up (for tests)."""
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        max_file_size=MAX_UPLOAD_BYTES,
+        ssr_mode=False,
+        pwa=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        prevent_thread_lock=not block,
+        quiet=not block,
+    )
+
+
+def serve(module: GlowModule, host: str, port: int, console: Console) -> None:
+    """Serve the demo of ``module`` until interrupted (the ``glowapp demo`` command)."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"warning: serving on {host}: anyone who can reach it can use the demo")
+    with tempfile.TemporaryDirectory(prefix="glowapp-demo-") as directory:
+        launch(build_app(Demo(module), write_examples(Path(directory))), host, port)
