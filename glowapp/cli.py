@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.cli import LightningCLI
 
 from glowapp.checkpointing import check_checkpoint_file
@@ -61,7 +62,8 @@ def run_lightning(args: list[str]) -> None:
 
 
 #: Errors that come from what the user asked for (bad input, config or files): one line, exit 1.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError)
+#: Lightning's MisconfigurationException is an impossible combination of trainer options.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError, MisconfigurationException)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,16 +17,7 @@ resume=()
 "$glowapp" fit --config configs/glow_fashion_mnist.yaml --trainer.max_time "00:00:$(printf %02d "$minutes"):00" "${resume[@]}"
 
 echo "==> two Fashion-MNIST test images as PNGs (outputs/examples/)"
-.venv/bin/python - <<'PY'
-from PIL import Image
-from glowapp.data import FashionMNISTDataModule
-
-dm = FashionMNISTDataModule(root="data", test_limit=8, download=False)
-dm.setup("test")
-for i in (0, 1):
-    image, _ = dm.test_dataset[i]
-    Image.fromarray(image[0].numpy(), mode="L").save(f"outputs/examples/test_{i}.png")
-PY
+.venv/bin/python scripts/export_examples.py outputs/examples --count 2
 
 echo "==> samples, interpolation and inpainting from $ckpt"
 "$glowapp" sample --ckpt "$ckpt" --num 16 --temperature 0 0.5 0.7 1.0 --out outputs/samples.png

@@ -46,7 +46,8 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["--model.levels", "3"], "cannot be squeezed"),
         (["--model.hidden", "0"], "hidden width must be positive"),
         (["--model.n_bits", "9"], "n_bits must be an integer in 1..8"),
-        (["--model.coupling", "spline"], "coupling must be"),
+        (["--model.coupling", "bogus"], "coupling must be"),
+        (["--trainer.logger", "false", "--trainer.val_check_interval", "2"], "LearningRateMonitor"),
         (["--data.init_args.root", "/proc/nonexistent/x", "--data.init_args.system_dir", ""], "Fashion-MNIST"),
     ],
 )

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 
 from glowapp import GlowModule
+from glowapp.callbacks import GlowCheckpoint
 from glowapp.data import FashionMNISTDataModule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,16 +58,19 @@ def test_fit_learns_and_logs(tmp_path: Path) -> None:
     assert int(module.skipped_steps) == 0
 
 
-def test_bf16_mixed_fit_has_finite_loss(tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_mixed_precision_fit_has_finite_loss(tmp_path: Path, precision: str) -> None:
+    """The CPU twins of GPU mixed precision (16-mixed adds a GradScaler on CUDA only)."""
     pl.seed_everything(0)
     module = GlowModule(**TINY)
-    t = trainer(tmp_path, max_steps=6, precision="bf16-mixed", enable_checkpointing=False, limit_val_batches=1)
+    t = trainer(tmp_path, max_steps=6, precision=precision, enable_checkpointing=False, limit_val_batches=1)
     t.fit(module, datamodule=tiny_data(tmp_path))
     assert torch.isfinite(t.callback_metrics["train/bpd"])
     assert torch.isfinite(t.callback_metrics["val/bpd"])
     assert int(module.skipped_steps) == 0
     # log-dets stay float32 under autocast
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float16
+    with torch.autocast("cpu", dtype=dtype):
         _, logdet = module.flow.encode(torch.randn(2, 1, 28, 28))
     assert logdet.dtype == torch.float32
 
@@ -144,6 +148,15 @@ def test_too_many_nonfinite_steps_stop_with_a_clear_error(tmp_path: Path) -> Non
     with pytest.raises(FloatingPointError, match=r"global step 2.*ChannelCoupling"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t.fit(module, datamodule=tiny_data(tmp_path))
+
+
+def test_last_checkpoint_is_written_when_training_stops_between_intervals(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    checkpoint = GlowCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=4, save_last=True)
+    t = trainer(tmp_path, max_steps=6, limit_val_batches=0, callbacks=[checkpoint])
+    t.fit(GlowModule(**TINY), datamodule=tiny_data(tmp_path))
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["global_step"] == 6
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch=0-step=4.ckpt", "last.ckpt"]
 
 
 def test_unwritable_checkpoint_dir_fails_before_training(tmp_path: Path) -> None:

@@ -14,9 +14,10 @@ Configure them in a YAML config, e.g.::
           init_args: {decay: 0.999}
 """
 
+from glowapp.callbacks.checkpoint import GlowCheckpoint
 from glowapp.callbacks.ema import EMA
 from glowapp.callbacks.inpainting import InpaintingCallback
 from glowapp.callbacks.interpolation import InterpolationCallback
 from glowapp.callbacks.samples import ImageGridCallback, SampleGridCallback
 
-__all__ = ["EMA", "ImageGridCallback", "InpaintingCallback", "InterpolationCallback", "SampleGridCallback"]
+__all__ = ["EMA", "GlowCheckpoint", "ImageGridCallback", "InpaintingCallback", "InterpolationCallback", "SampleGridCallback"]

@@ -16,7 +16,14 @@ from torch import Tensor
 from torchvision.transforms.functional import to_pil_image
 
 from glowapp.callbacks.ema import averaged_weights
-from glowapp.generate import Temperature, draw_noise, sample_with_noise, save_png, tile
+from glowapp.generate import (
+    Temperature,
+    class_labels,
+    draw_noise,
+    sample_with_noise,
+    save_png,
+    tile,
+)
 from glowapp.module import GlowModule
 
 
@@ -154,6 +161,8 @@ class SampleGridCallback(ImageGridCallback):
         temperatures: one row per temperature; each a float or one float per level.
         num_samples: samples per row.
         seed: seed of the fixed noise.
+        labels: classes to sample from a class-conditional model, repeated cyclically along
+            each row (None: every class in turn). A model without classes rejects labels.
     """
 
     name = "samples"
@@ -165,6 +174,7 @@ class SampleGridCallback(ImageGridCallback):
         temperatures: Sequence[Temperature] = (0.0, 0.5, 0.7, 0.8, 0.9, 1.0),
         num_samples: int = 8,
         seed: int = 0,
+        labels: Sequence[int] | None = None,
     ) -> None:
         super().__init__(every_n_steps, every_n_epochs)
         if num_samples < 1:
@@ -172,9 +182,12 @@ class SampleGridCallback(ImageGridCallback):
         self.temperatures = list(temperatures)
         self.num_samples = num_samples
         self.seed = seed
+        self.labels = None if labels is None else list(labels)
         self._noise: list[Tensor] | None = None
 
     def render(self, trainer: pl.Trainer, module: GlowModule) -> Tensor:
         if self._noise is None:
             self._noise = [eps.cpu() for eps in draw_noise(module, self.num_samples, self.seed)]
-        return tile(sample_with_noise(module, self._noise, self.temperatures), self.num_samples)
+        labels = class_labels(module, self.labels, self.num_samples)
+        grid = sample_with_noise(module, self._noise, self.temperatures, labels)
+        return tile(grid, self.num_samples)
