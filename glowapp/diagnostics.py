@@ -18,8 +18,8 @@ def _tensors(value: object) -> list[Tensor]:
 
 
 @torch.no_grad()
-def first_nonfinite_layer(flow: nn.Module, x: Tensor) -> str | None:
-    """Run ``flow.encode(x)`` once and name the first bijection whose output or log-det is non-finite.
+def first_nonfinite_layer(flow: nn.Module, x: Tensor, labels: Tensor | None = None) -> str | None:
+    """Run ``flow.encode(x, labels)`` once and name the first bijection whose output or log-det is non-finite.
 
     Returns the layer's qualified name and type (e.g. ``"levels.1.layers.3.layers.2 (ChannelCoupling)"``),
     ``"input"`` if ``x`` itself is non-finite, or ``None`` if everything is finite.
@@ -40,7 +40,7 @@ def first_nonfinite_layer(flow: nn.Module, x: Tensor) -> str | None:
         or (isinstance(m, Bijection) and not any(isinstance(c, Bijection) for c in m.children()))
     ]
     try:
-        flow.encode(x)
+        flow.encode(x, labels)
     finally:
         for handle in handles:
             handle.remove()

@@ -39,6 +39,7 @@ __all__ = [
     "InpaintResult",
     "Temperature",
     "as_float_images",
+    "class_labels",
     "draw_noise",
     "inpaint",
     "inpainting_rows",
@@ -184,35 +185,74 @@ def draw_noise(module: GlowModule, n: int, seed: int = 0) -> list[Tensor]:
     return module.flow.sample_latents(n, 1.0, generator)
 
 
+def class_labels(module: GlowModule, labels: Sequence[int] | None, n: int) -> Tensor | None:
+    """The labels ``[n]`` of ``n`` samples: ``labels`` repeated cyclically (sample ``i`` gets
+    ``labels[i % len(labels)]``).
+
+    Without ``labels``: None for an unconditional model; every class in turn (``0, 1, …, K−1,
+    0, …``) for a class-conditional one.
+
+    Raises:
+        ValueError: labels for an unconditional model, or a label outside ``0..K−1``.
+    """
+    num_classes = module.flow.num_classes
+    if labels is None:
+        return torch.arange(n) % num_classes if num_classes else None
+    labels = list(labels)
+    if not num_classes:
+        raise ValueError(
+            "this checkpoint is unconditional (trained with num_classes=0), so it cannot sample "
+            "a class; leave out the label, or train with --model.num_classes"
+        )
+    if not labels:
+        raise ValueError("the list of labels is empty; leave it out to cycle through every class")
+    bad = [y for y in labels if not 0 <= y < num_classes]
+    if bad:
+        raise ValueError(
+            f"label {bad[0]} is out of range: this model has {num_classes} classes, "
+            f"0..{num_classes - 1}"
+        )
+    return torch.tensor(labels)[torch.arange(n) % len(labels)]
+
+
 @_in_eval_mode
 @torch.no_grad()
 def sample_with_noise(
-    module: GlowModule, noise: Sequence[Tensor], temperatures: Sequence[Temperature]
+    module: GlowModule,
+    noise: Sequence[Tensor],
+    temperatures: Sequence[Temperature],
+    labels: Tensor | None = None,
 ) -> Tensor:
     """Decode fixed noise at each temperature: ``[len(temperatures), n, C, H, W]`` in ``[0, 1]``.
 
     Each temperature is a float (every prior's std scaled by it) or one float per level; the
-    same ``ε`` is used for every temperature, so rows differ only by temperature.
+    same ``ε`` is used for every temperature, so rows differ only by temperature. ``labels``
+    ``[n]``: the classes of a class-conditional model's samples (see :func:`class_labels`).
     """
     device = module.device
     rows = []
     for temperature in temperatures:
         scales = _per_level(temperature, len(noise))
-        rows.append(
-            module.decode([t * eps.to(device) for t, eps in zip(scales, noise, strict=True)])
-        )
+        latents = [t * eps.to(device) for t, eps in zip(scales, noise, strict=True)]
+        rows.append(module.decode(latents, labels))
     return torch.stack(rows)
 
 
 def sample_grid(
-    module: GlowModule, temperatures: Sequence[Temperature], n: int, seed: int = 0
+    module: GlowModule,
+    temperatures: Sequence[Temperature],
+    n: int,
+    seed: int = 0,
+    labels: Sequence[int] | None = None,
 ) -> Tensor:
     """``n`` samples at each temperature from one fixed noise draw: ``[T, n, C, H, W]``.
 
     See :func:`draw_noise` and :func:`sample_with_noise`; :func:`tile` turns it into one image
-    with a row block per temperature.
+    with a row block per temperature. ``labels``: classes of a class-conditional model, repeated
+    cyclically over the ``n`` samples (default: every class in turn; see :func:`class_labels`).
     """
-    return sample_with_noise(module, draw_noise(module, n, seed), temperatures)
+    noise = draw_noise(module, n, seed)
+    return sample_with_noise(module, noise, temperatures, class_labels(module, labels, n))
 
 
 # ---- interpolation ----------------------------------------------------------------------------

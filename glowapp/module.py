@@ -8,16 +8,17 @@ from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from pytorch_lightning.callbacks import ModelCheckpoint
-
 from glowapp.checkpointing import AtomicCheckpointIO, check_writable
 from glowapp.diagnostics import first_nonfinite_layer
 from glowapp.flows.conv1x1 import InvertibleChannelMatrix
+from glowapp.flows.dequantization import importance_weighted, make_dequantization
 from glowapp.flows.preprocess import Preprocessor
 from glowapp.models import NICE, Glow, MultiScaleFlow, RealNVP
 
@@ -35,15 +36,19 @@ def build_flow(
     permutation: str,
     blocks: int,
     batch_norm: bool,
+    spline_bins: int = 8,
+    spline_bound: float = 3.0,
+    num_classes: int = 0,
 ) -> MultiScaleFlow:
     """The flow named ``arch`` for images of ``image_shape = (C, H, W)``."""
     c, h, w = (int(v) for v in image_shape)
+    options = dict(spline_bins=spline_bins, spline_bound=spline_bound, num_classes=num_classes)
     if arch == "glow":
-        return Glow(c, levels, steps, hidden, coupling, permutation, image_size=(h, w))
+        return Glow(c, levels, steps, hidden, coupling, permutation, (h, w), **options)
     if arch == "realnvp":
-        return RealNVP(c, levels, hidden, blocks, coupling, batch_norm, image_size=(h, w))
+        return RealNVP(c, levels, hidden, blocks, coupling, batch_norm, (h, w), **options)
     if arch == "nice":
-        return NICE(c, (h, w), couplings=steps, hidden=hidden, blocks=blocks)
+        return NICE(c, (h, w), steps, hidden, blocks, num_classes=num_classes)
     raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
 
 
@@ -82,7 +87,16 @@ class GlowModule(pl.LightningModule):
     ``logit_alpha``, or a shift when it is ``None``) and the flow, and minimises the mean
     bits/dim — the discrete negative log-likelihood per sub-pixel, every term counted (see
     :func:`glowapp.flows.preprocess.bits_per_dim`). Logged as ``train/bpd``, ``val/bpd``,
-    ``test/bpd``.
+    ``test/bpd``: with variational dequantisation (or a single uniform draw) this is the
+    variational *bound* ``−E_q[log p(x + u) − log q(u | x)]`` on the discrete bits/dim; with
+    ``iw_samples = S > 0`` the test also logs ``test/bpd_iw``, the tighter importance-weighted
+    estimate over ``S`` draws (see :mod:`glowapp.flows.dequantization`), for either
+    dequantisation, so the two can be compared on equal terms.
+
+    Class-conditional training (``num_classes > 0``, Kingma & Dhariwal 2018): the labels of each
+    batch condition the top prior, bits/dim is that of ``p(x | y)``, and a linear classifier on
+    the top latent adds ``class_weight × (−log₂ p(y | x))`` (bits, as in the reference Glow code)
+    to the loss; logged as ``train/class_loss`` and ``val/accuracy`` / ``test/accuracy``.
 
     Non-finite losses: the step is skipped (no parameter or optimizer-state update, on every
     rank) and counted in ``train/skipped_steps``, with a warning naming the step and the first
@@ -96,7 +110,8 @@ class GlowModule(pl.LightningModule):
             ``2**levels`` for Glow (``2**(levels-1)`` for RealNVP).
         steps: flow steps per level (Glow) / number of couplings (NICE).
         hidden: width of the coupling networks.
-        coupling: ``"affine"`` or ``"additive"``.
+        coupling: ``"affine"``, ``"additive"`` or ``"spline"`` (monotonic rational-quadratic
+            splines, Durkan et al. 2019).
         permutation: Glow's channel mixing: ``"lu"``, ``"conv"``, ``"shuffle"`` or ``"reverse"``.
         blocks: residual blocks per coupling network (RealNVP; NICE if > 0).
         batch_norm: RealNVP's batch-norm layers.
@@ -112,6 +127,21 @@ class GlowModule(pl.LightningModule):
             run would, and val/test bits/dim are reproducible.
         memory_saving: recompute each level's activations from its output during the backward
             pass instead of storing them (slower, activation memory independent of depth).
+        spline_bins: bins ``K`` of the spline coupling (default 8).
+        spline_bound: the spline acts on ``[−B, B]``, the identity outside; ``B`` (default 3:
+            ActNorm-normalised inputs fall inside 99.7% of the time).
+        num_classes: number of classes of a class-conditional model (the data's labels, e.g. 10
+            for Fashion-MNIST); 0 (default) = unconditional.
+        class_weight: weight of the classification loss in bits (the Glow paper: 0.01).
+        dequantization: ``"uniform"`` (``u ~ U[0, 1)``) or ``"variational"`` (a learned flow
+            ``q(u | x)``, Ho et al. 2019; see
+            :class:`glowapp.flows.dequantization.VariationalDequantization`).
+        dequantization_steps: couplings of the variational dequantisation flow.
+        dequantization_hidden: width of its networks.
+        iw_samples: ``S > 0``: the test also logs ``test/bpd_iw``, the importance-weighted
+            bits/dim estimate over ``S`` dequantisation draws per image (``S`` forward passes);
+            0 (default): only the bound ``test/bpd``. Not stored in checkpoints: give it to
+            ``glowapp test`` (``--model.iw_samples 16``).
     """
 
     def __init__(
@@ -134,6 +164,14 @@ class GlowModule(pl.LightningModule):
         max_skipped_steps: int = 20,
         noise_seed: int = 0,
         memory_saving: bool = False,
+        spline_bins: int = 8,
+        spline_bound: float = 3.0,
+        num_classes: int = 0,
+        class_weight: float = 0.01,
+        dequantization: str = "uniform",
+        dequantization_steps: int = 4,
+        dequantization_hidden: int = 32,
+        iw_samples: int = 0,
     ) -> None:
         super().__init__()
         if lr_schedule not in LR_SCHEDULES:
@@ -142,15 +180,29 @@ class GlowModule(pl.LightningModule):
             raise ValueError(f"lr must be positive, got {lr}")
         if len(image_shape) != 3:
             raise ValueError(f"image_shape must be (C, H, W), got {tuple(image_shape)}")
-        self.save_hyperparameters()
+        if iw_samples < 0:
+            raise ValueError(f"iw_samples must be >= 0 (0: no importance-weighted bpd), got {iw_samples}")
+        if class_weight < 0:
+            raise ValueError(f"class_weight must be >= 0, got {class_weight}")
+        # iw_samples only affects testing: kept out of the checkpoint's hyperparameters, so
+        # `glowapp test --ckpt_path P --model.iw_samples S` is not overridden by the value at fit.
+        self.save_hyperparameters(ignore=["iw_samples"])
+        self.iw_samples = iw_samples
         self.image_shape = tuple(int(v) for v in image_shape)
         self.preprocess = Preprocessor(n_bits, logit_alpha)
-        self.flow = build_flow(arch, image_shape, levels, steps, hidden, coupling, permutation, blocks, batch_norm)
+        self.dequantizer = make_dequantization(
+            dequantization, self.image_shape[0], n_bits, dequantization_hidden, dequantization_steps
+        )
+        self.flow = build_flow(
+            arch, image_shape, levels, steps, hidden, coupling, permutation, blocks, batch_norm,
+            spline_bins, spline_bound, num_classes,
+        )  # fmt: skip
         if memory_saving and batch_norm:
             raise ValueError("memory_saving cannot be combined with batch_norm (batch statistics are not invertible)")
         self.flow.memory_saving = memory_saving
         self.num_dims = math.prod(self.image_shape)
         self.train_bpd, self.val_bpd, self.test_bpd = MeanMetric(), MeanMetric(), MeanMetric()
+        self.test_bpd_iw, self.val_accuracy, self.test_accuracy = (MeanMetric() for _ in range(3))
         self.register_buffer("skipped_steps", torch.tensor(0, dtype=torch.long))
         self._skip_update = False
 
@@ -190,22 +242,82 @@ class GlowModule(pl.LightningModule):
         self.clear_caches()
 
     # ---- likelihood -------------------------------------------------------------------------
-    def log_prob_y(self, y: Tensor) -> Tensor:
-        """``log p_Y(y)`` ``[B]`` (nats) of dequantised images ``y ∈ [0, 1)`` — differentiable in ``y``."""
+    def log_prob_y(self, y: Tensor, labels: Tensor | None = None) -> Tensor:
+        """``log p_Y(y)`` ``[B]`` (nats) of dequantised images ``y ∈ [0, 1)`` — differentiable in ``y``.
+
+        Class-conditional models: ``log p_Y(y | labels)``, or the marginal over classes without labels.
+        """
         x, logdet_pre = self.preprocess(y)
-        return self.flow.log_prob(x) + logdet_pre
+        return self._flow_log_prob(x, labels)[0] + logdet_pre
+
+    def _flow_log_prob(self, x: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """The flow's ``log p_X(x)`` ``[B]`` and, if class-conditional, its class logits ``[B, K]``."""
+        if not self.flow.num_classes:
+            return self.flow.log_prob(x), None
+        return self.flow.log_prob_and_logits(x, labels)
+
+    def _bits_and_logits(
+        self, images: Tensor, noise: bool, generator: torch.Generator | None, labels: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Bits/dim ``[B]`` (every term, the dequantisation's ``log q`` included) and class logits."""
+        images = self._check_images(images)
+        if noise:
+            y, log_q = self.dequantizer(images, generator)
+        else:
+            y, log_q = self.preprocess.dequantize(images, noise=False), 0.0
+        x, logdet_pre = self.preprocess(y)
+        log_px, logits = self._flow_log_prob(x, labels)
+        return self.preprocess.bits_per_dim(log_px, logdet_pre, self.num_dims, log_q), logits
 
     def bits_per_dim(
-        self, images: Tensor, noise: bool = True, generator: torch.Generator | None = None
+        self,
+        images: Tensor,
+        noise: bool = True,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
     ) -> Tensor:
         """Bits/dim ``[B]`` of uint8 ``[0, 255]`` or float ``[0, 1]`` images ``[B, C, H, W]``.
 
-        With ``noise=True`` a uniform dequantisation (the papers' estimate; ``generator`` on the
+        With ``noise=True`` one draw of the model's dequantisation (uniform: the papers'
+        estimate; variational: a draw of the bound, ``log q`` included; ``generator`` on the
         module's device makes it reproducible); with ``noise=False`` the bin centres.
+        ``labels`` ``[B]`` condition a class-conditional model (the marginal over classes
+        without them).
         """
+        return self._bits_and_logits(images, noise, generator, labels)[0]
+
+    def log_weights(
+        self,
+        images: Tensor,
+        samples: int,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """``log p_Y(y_s) − log q(u_s | k)`` in nats, ``[samples, B]``, for independent draws ``u_s ~ q``."""
         images = self._check_images(images)
-        x, logdet_pre = self.preprocess.encode_images(images, noise=noise, generator=generator)
-        return self.preprocess.bits_per_dim(self.flow.log_prob(x), logdet_pre, self.num_dims)
+        draws = []
+        for _ in range(samples):
+            y, log_q = self.dequantizer(images, generator)
+            draws.append(self.log_prob_y(y, labels) - log_q)
+        return torch.stack(draws)
+
+    def bits_per_dim_iw(
+        self,
+        images: Tensor,
+        samples: int,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """Importance-weighted bits/dim ``[B]`` over ``samples`` dequantisation draws.
+
+        ``log P(k) ≈ log (1/S) Σ_s exp(log p_Y(y_s) − log q(u_s | k)) − D log K``: never above
+        the mean of the same draws' bounds, and tighter as ``S`` grows (see
+        :mod:`glowapp.flows.dequantization`). Works for uniform dequantisation too (``log q = 0``).
+        """
+        if samples < 1:
+            raise ValueError(f"the importance-weighted estimate needs samples >= 1, got {samples}")
+        log_py = importance_weighted(self.log_weights(images, samples, generator, labels))
+        return self.preprocess.bits_per_dim(log_py, torch.zeros_like(log_py), self.num_dims)
 
     def _check_images(self, images: Tensor) -> Tensor:
         if images.ndim == 3:
@@ -219,20 +331,32 @@ class GlowModule(pl.LightningModule):
 
     # ---- generation helpers (used by callbacks, CLI tools and the demo) ----------------------
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` images ``[n, C, H, W]`` in ``[0, 1]``, every prior's std scaled by ``temperature``."""
-        return self.decode(self.flow.sample_latents(n, temperature, generator))
+    def sample(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """``n`` images ``[n, C, H, W]`` in ``[0, 1]``, every prior's std scaled by ``temperature``.
+
+        Class-conditional models: of classes ``labels`` ``[n]``, or of uniformly drawn classes.
+        """
+        return self.preprocess.to_images(self.flow.sample(n, temperature, generator, labels))
 
     @torch.no_grad()
-    def encode(self, images: Tensor, noise: bool = False) -> list[Tensor]:
-        """Images (uint8 or ``[0, 1]``) → latents ``[ε_1, …, ε_L]`` (bin centres unless ``noise``)."""
+    def encode(self, images: Tensor, noise: bool = False, labels: Tensor | None = None) -> list[Tensor]:
+        """Images (uint8 or ``[0, 1]``) → latents ``[ε_1, …, ε_L]`` (bin centres unless ``noise``).
+
+        ``labels`` ``[B]``: required by a class-conditional model.
+        """
         x, _ = self.preprocess.encode_images(self._check_images(images), noise=noise)
-        return self.flow.encode(x)[0]
+        return self.flow.encode(x, labels)[0]
 
     @torch.no_grad()
-    def decode(self, latents: Sequence[Tensor]) -> Tensor:
-        """Latents → images in ``[0, 1]`` quantised to ``n_bits``."""
-        return self.preprocess.to_images(self.flow.decode(latents))
+    def decode(self, latents: Sequence[Tensor], labels: Tensor | None = None) -> Tensor:
+        """Latents → images in ``[0, 1]`` quantised to ``n_bits`` (``labels`` if class-conditional)."""
+        return self.preprocess.to_images(self.flow.decode(latents, labels))
 
     # ---- training -----------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -252,13 +376,28 @@ class GlowModule(pl.LightningModule):
         generator.manual_seed(hash(key) & 0x7FFF_FFFF_FFFF)
         return generator
 
-    def model_step(self, batch: tuple[Tensor, Tensor], stage: int, index: int) -> Tensor:
-        """Bits/dim ``[B]`` of a batch, dequantised with the noise keyed by ``(stage, index)``."""
-        return self.bits_per_dim(batch[0], noise=True, generator=self._noise_generator(stage, index))
+    def model_step(
+        self, batch: tuple[Tensor, Tensor], stage: int, index: int
+    ) -> tuple[Tensor, Tensor | None]:
+        """Bits/dim ``[B]`` of a batch, dequantised with the noise keyed by ``(stage, index)``,
+        and the class logits ``[B, K]`` of a class-conditional model (conditioned on the batch's
+        labels; None for an unconditional one)."""
+        labels = batch[1] if self.flow.num_classes else None
+        return self._bits_and_logits(batch[0], True, self._noise_generator(stage, index), labels)
+
+    def _class_bits(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """The classification loss ``−log₂ p(y | x)`` ``[B]`` (bits)."""
+        return F.cross_entropy(logits.float(), labels.to(logits.device), reduction="none") / math.log(2.0)
+
+    def _accuracy(self, logits: Tensor, labels: Tensor) -> Tensor:
+        return (logits.argmax(dim=1) == labels.to(logits.device)).float()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        bpd = self.model_step(batch, 0, self.global_step)
+        bpd, logits = self.model_step(batch, 0, self.global_step)
         loss = bpd.mean()
+        if logits is not None:
+            class_loss = self._class_bits(logits, batch[1]).mean()
+            loss = loss + self.hparams.class_weight * class_loss
         nonfinite = self.trainer.strategy.reduce_boolean_decision(
             not bool(torch.isfinite(loss)), all=False
         )
@@ -266,6 +405,8 @@ class GlowModule(pl.LightningModule):
             return self._skip_step(batch, loss)
         self.train_bpd(bpd.detach())
         self.log("train/bpd", self.train_bpd, on_step=True, on_epoch=False, prog_bar=True)
+        if logits is not None:
+            self.log("train/class_loss", class_loss.detach(), on_step=True, on_epoch=False)
         return loss
 
     def _skip_step(self, batch: tuple[Tensor, Tensor], loss: Tensor) -> Tensor:
@@ -273,7 +414,8 @@ class GlowModule(pl.LightningModule):
         self.skipped_steps += 1
         self._skip_update = True
         x, _ = self.preprocess.encode_images(batch[0], noise=True)
-        where = first_nonfinite_layer(self.flow, x) or "the loss"
+        labels = batch[1] if self.flow.num_classes else None
+        where = first_nonfinite_layer(self.flow, x, labels) or "the loss"
         message = (
             f"non-finite loss ({loss.item()}) at global step {self.global_step}; first non-finite "
             f"value from {where}. Step skipped ({int(self.skipped_steps)}/{self.hparams.max_skipped_steps})."
@@ -304,12 +446,27 @@ class GlowModule(pl.LightningModule):
             self._skip_update = False
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.val_bpd(self.model_step(batch, 1, batch_idx))
+        bpd, logits = self.model_step(batch, 1, batch_idx)
+        self.val_bpd(bpd)
         self.log("val/bpd", self.val_bpd, on_step=False, on_epoch=True, prog_bar=True)
+        if logits is not None:
+            self.val_accuracy(self._accuracy(logits, batch[1]))
+            self.log("val/accuracy", self.val_accuracy, on_step=False, on_epoch=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.test_bpd(self.model_step(batch, 2, batch_idx))
+        """``test/bpd``: the bound (one dequantisation draw per image); ``test/bpd_iw``: the
+        importance-weighted estimate over ``iw_samples`` further draws (if > 0)."""
+        bpd, logits = self.model_step(batch, 2, batch_idx)
+        self.test_bpd(bpd)
         self.log("test/bpd", self.test_bpd, on_step=False, on_epoch=True, prog_bar=True)
+        if logits is not None:
+            self.test_accuracy(self._accuracy(logits, batch[1]))
+            self.log("test/accuracy", self.test_accuracy, on_step=False, on_epoch=True)
+        if self.iw_samples:
+            labels = batch[1] if self.flow.num_classes else None
+            generator = self._noise_generator(3, batch_idx)
+            self.test_bpd_iw(self.bits_per_dim_iw(batch[0], self.iw_samples, generator, labels))
+            self.log("test/bpd_iw", self.test_bpd_iw, on_step=False, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self) -> dict:
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

@@ -109,7 +109,13 @@ MODELS: list[ModelCase] = [
         for perm in ("lu", "conv", "shuffle", "reverse")
     ),
     ("glow-grey-28", lambda: Glow(1, levels=2, steps=4, hidden=32), (1, 28, 28)),
+    ("glow-spline", lambda: Glow(1, levels=2, steps=4, hidden=32, coupling="spline"), (1, 28, 28)),
     ("realnvp", lambda: RealNVP(1, scales=2, hidden=16, blocks=2), (1, 28, 28)),
+    (
+        "realnvp-spline",
+        lambda: RealNVP(1, scales=2, hidden=16, blocks=1, coupling="spline"),
+        (1, 28, 28),
+    ),
     ("realnvp-bn", lambda: RealNVP(1, scales=2, hidden=16, blocks=2, batch_norm=True), (1, 28, 28)),
     (
         "realnvp-additive-rgb",
@@ -205,6 +211,10 @@ TINY: list[tuple[str, Callable[[], MultiScaleFlow]]] = [
     (
         "glow-additive-conv",
         lambda: Glow(1, levels=2, steps=2, hidden=8, coupling="additive", permutation="conv"),
+    ),
+    (
+        "glow-spline-shuffle",
+        lambda: Glow(1, levels=2, steps=2, hidden=8, coupling="spline", permutation="shuffle"),
     ),
     ("realnvp", lambda: RealNVP(1, scales=2, hidden=8, blocks=1)),
     ("realnvp-bn", lambda: RealNVP(1, scales=2, hidden=8, blocks=1, batch_norm=True)),
@@ -307,7 +317,7 @@ def test_constructor_validation() -> None:
     with pytest.raises(ValueError, match="permutation"):
         Glow(3, levels=1, steps=1, hidden=8, permutation="sort")
     with pytest.raises(ValueError, match="coupling"):
-        Glow(3, levels=1, steps=1, hidden=8, coupling="spline")
+        Glow(3, levels=1, steps=1, hidden=8, coupling="cubic")
     with pytest.raises(ValueError, match="scales"):
         RealNVP(3, scales=0)
     with pytest.raises(ValueError, match="couplings"):

@@ -138,7 +138,12 @@ REAL_LINE: dict[str, tuple[Builder, int]] = {  # name: (builder, min channels)
         lambda s: perturb(ChannelCoupling(s[1], 8, "additive", blocks=1)),
         2,
     ),
+    "coupling-spline": (lambda s: perturb(ChannelCoupling(s[1], 8, "spline"), 0.03), 2),
     "checkerboard-affine": (lambda s: perturb(CheckerboardCoupling(s[1], 8, "affine")), 1),
+    "checkerboard-spline": (
+        lambda s: perturb(CheckerboardCoupling(s[1], 8, "spline", parity=1), 0.03),
+        1,
+    ),
     "checkerboard-additive-1": (
         lambda s: perturb(CheckerboardCoupling(s[1], 8, "additive", parity=1)),
         1,

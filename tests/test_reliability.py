@@ -111,7 +111,6 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     args = [
         sys.executable, "-m", "glowapp.cli", *_fit_args(tmp_path)[:-2],
         "--trainer.max_steps", "40", "--trainer.val_check_interval", "1000", "--trainer.limit_val_batches", "0",
-        "--trainer.callbacks.init_args.refresh_rate", "0",
     ]  # fmt: skip
     ckpt_dir = tmp_path / "checkpoints" / "glow_fashion_mnist"
     last = ckpt_dir / "last.ckpt"

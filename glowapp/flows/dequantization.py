@@ -31,6 +31,7 @@ from glowapp.flows.coupling import CheckerboardCoupling
 from glowapp.flows.preprocess import dequantize, place_in_bin, quantize
 
 DEQUANTIZATIONS = ("uniform", "variational")
+_TINY = 2.0**-24  # 1 − _TINY is the largest float32 below 1
 
 
 def importance_weighted(log_weights: Tensor) -> Tensor:
@@ -43,6 +44,17 @@ def logistic_log_prob(eps: Tensor) -> Tensor:
     return -(F.softplus(eps) + F.softplus(-eps)).flatten(1).sum(dim=1)
 
 
+def logistic_noise(
+    shape: torch.Size, generator: torch.Generator | None = None, device: torch.device | None = None
+) -> Tensor:
+    """Standard logistic noise ``ε = log U − log(1 − U)``, ``U ~ U(0, 1)``, of ``shape`` (float32).
+
+    ``U`` is kept in ``[2⁻²⁴, 1 − 2⁻²⁴]``, so ``ε`` is finite (``|ε| ≤ 16.7``).
+    """
+    uniform = torch.rand(shape, generator=generator, device=device).clamp(_TINY, 1 - _TINY)
+    return uniform.log() - (-uniform).log1p()
+
+
 class UniformDequantization(nn.Module):
     """``u ~ U[0, 1)^D``: ``y = (k + u) / 2^n_bits``, ``log q(u | k) = 0``."""
 
@@ -50,7 +62,9 @@ class UniformDequantization(nn.Module):
         super().__init__()
         self.n_bits = n_bits
 
-    def forward(self, images: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, images: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """uint8 or ``[0, 1]`` images ``[B, C, H, W]`` → ``(y, log q(u | k))``: ``[B, C, H, W]``, ``[B]``."""
         y = dequantize(images, self.n_bits, noise=True, generator=generator)
         return y, y.new_zeros(y.shape[0])
@@ -79,12 +93,18 @@ class VariationalDequantization(nn.Module):
         features: channels of ``c``.
     """
 
-    def __init__(self, in_channels: int, n_bits: int, hidden: int = 32, steps: int = 4, features: int = 16) -> None:
+    def __init__(
+        self, in_channels: int, n_bits: int, hidden: int = 32, steps: int = 4, features: int = 16
+    ) -> None:
         super().__init__()
         if steps < 1:
-            raise ValueError(f"variational dequantisation needs at least 1 coupling, got steps={steps}")
+            raise ValueError(
+                f"variational dequantisation needs at least 1 coupling, got steps={steps}"
+            )
         if hidden < 1:
-            raise ValueError(f"the dequantisation networks' width must be positive, got hidden={hidden}")
+            raise ValueError(
+                f"the dequantisation networks' width must be positive, got hidden={hidden}"
+            )
         self.n_bits = n_bits
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
@@ -106,19 +126,19 @@ class VariationalDequantization(nn.Module):
         log_sigmoid_derivative = -(F.softplus(z) + F.softplus(-z)).flatten(1).sum(dim=1)
         return torch.sigmoid(z), logdet + log_sigmoid_derivative
 
-    def forward(self, images: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, images: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """uint8 or ``[0, 1]`` images ``[B, C, H, W]`` → ``(y, log q(u | k))``: ``[B, C, H, W]``, ``[B]``.
 
         ``u ~ q(u | k)`` is reparameterised, so both outputs are differentiable in the parameters.
         ``generator`` (on the images' device) makes the draw reproducible.
         """
         levels = quantize(images, self.n_bits)
-        tiny = 2.0**-24  # keeps the logistic draw finite (U = 0 would give ε = −∞)
-        uniform = torch.rand(levels.shape, generator=generator, device=levels.device).clamp(tiny, 1 - tiny)
-        eps = uniform.log() - (-uniform).log1p()  # (B, C, H, W) ~ Logistic(0, 1)
+        eps = logistic_noise(levels.shape, generator, levels.device)  # (B, C, H, W)
         u, logdet = self.transform(eps, levels)
         # σ(z) rounds to 1.0 in float32 for z ≳ 17; u must stay below 1 to stay in k's bin.
-        u = u.clamp(max=1 - tiny)
+        u = u.clamp(max=1 - _TINY)
         return place_in_bin(levels, u, self.n_bits), logistic_log_prob(eps) - logdet
 
 

@@ -121,10 +121,12 @@ class RationalQuadraticSpline(ElementwiseTransform):
         xk, yk, dk = self._knots(params)
         x = at_least_float32(x)
         inside = (x >= -self.tail_bound) & (x <= self.tail_bound)
-        xc = x.clamp(-self.tail_bound, self.tail_bound)  # the tails must not reach the spline's math
+        # The tails (handled by the last `where`) are replaced by 0, a safe point of the spline, so
+        # they never reach its math; unlike a clamp this keeps the gradient at x = ±B.
+        xc = torch.where(inside, x, torch.zeros_like(x))
         x0, y0, w, h, d0, d1 = self._bin(xk, xc, xk, yk, dk)
         s = h / w
-        xi = ((xc - x0) / w).clamp(0, 1)
+        xi = (xc - x0) / w
         t = xi * (1 - xi)
         y = y0 + h * (s * xi * xi + d0 * t) / (s + (d1 + d0 - 2 * s) * t)
         log_d = self._log_derivative(xi, s, d0, d1)
@@ -134,7 +136,7 @@ class RationalQuadraticSpline(ElementwiseTransform):
         xk, yk, dk = self._knots(params)
         y = at_least_float32(y)
         inside = (y >= -self.tail_bound) & (y <= self.tail_bound)
-        yc = y.clamp(-self.tail_bound, self.tail_bound)
+        yc = torch.where(inside, y, torch.zeros_like(y))
         x0, y0, w, h, d0, d1 = self._bin(yk, yc, xk, yk, dk)
         s = h / w
         dy = yc - y0
@@ -143,7 +145,7 @@ class RationalQuadraticSpline(ElementwiseTransform):
         b = h * d0 - dy * curvature
         c = -s * dy
         discriminant = (b * b - 4 * a * c).clamp_min(0)
-        xi = (2 * c / (-b - discriminant.sqrt())).clamp(0, 1)
+        xi = 2 * c / (-b - discriminant.sqrt())
         x = x0 + xi * w
         log_d = -self._log_derivative(xi, s, d0, d1)
         return torch.where(inside, x, y), torch.where(inside, log_d, torch.zeros_like(log_d))

@@ -110,5 +110,11 @@ class Glow(MultiScaleFlow):
             if i < levels - 1:
                 c = c // 2  # split: half the channels leave as this level's latent
         super().__init__(
-            in_channels, blocks, level_channels, [1] * levels, image_size, memory_saving, num_classes
+            in_channels,
+            blocks,
+            level_channels,
+            [1] * levels,
+            image_size,
+            memory_saving,
+            num_classes,
         )

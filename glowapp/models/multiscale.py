@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -140,7 +139,9 @@ class MultiScaleFlow(nn.Module):
                 "num_classes > 0 for class-conditional generation, or pass no labels"
             )
         if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1:
-            raise ValueError(f"labels must be an integer tensor [B], got {labels.dtype} {tuple(labels.shape)}")
+            raise ValueError(
+                f"labels must be an integer tensor [B], got {labels.dtype} {tuple(labels.shape)}"
+            )
         if labels.shape[0] != batch:
             raise ValueError(f"got {labels.shape[0]} labels for a batch of {batch}")
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
@@ -205,14 +206,18 @@ class MultiScaleFlow(nn.Module):
         """
         return self.log_prob_and_logits(x, y)[0]
 
-    def log_prob_and_logits(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def log_prob_and_logits(
+        self, x: Tensor, y: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """:meth:`log_prob` and the classifier's logits ``[B, K]`` (None if unconditional).
 
         The logits are a linear map of ``h_L`` averaged over its pixels (Glow's classifier head).
         """
         y = self.check_labels(y, x.shape[0])
         latents, h, logdet = self._encode_levels(x)
-        log_p = logdet + sum((standard_normal_log_prob(eps) for eps in latents), torch.zeros_like(logdet))
+        log_p = logdet + sum(
+            (standard_normal_log_prob(eps) for eps in latents), torch.zeros_like(logdet)
+        )
         logits = None if self.classifier is None else self.classifier(h.mean(dim=(2, 3)).float())
         if self.num_classes and y is None:
             # Marginal over a uniform class prior: run only the top prior once per class.
@@ -254,5 +259,6 @@ class MultiScaleFlow(nn.Module):
         """
         latents = self.sample_latents(n, temperature, generator)
         if self.num_classes and labels is None:
-            labels = torch.randint(self.num_classes, (n,), generator=generator, device=None if generator else self.image_hw.device)
+            device = None if generator else self.image_hw.device
+            labels = torch.randint(self.num_classes, (n,), generator=generator, device=device)
         return self.decode(latents, labels)

@@ -58,7 +58,9 @@ class RealNVP(MultiScaleFlow):
             return [
                 m
                 for k in range(n)
-                for m in with_norm(CheckerboardCoupling(c, hidden, transform(), parity=k, blocks=blocks), c)
+                for m in with_norm(
+                    CheckerboardCoupling(c, hidden, transform(), parity=k, blocks=blocks), c
+                )
             ]
 
         levels: list[Bijection] = []
@@ -68,7 +70,10 @@ class RealNVP(MultiScaleFlow):
             channel = [
                 m
                 for k in range(3)
-                for m in with_norm(ChannelCoupling(4 * c, hidden, transform(), swap=k % 2 == 1, blocks=blocks), 4 * c)
+                for m in with_norm(
+                    ChannelCoupling(4 * c, hidden, transform(), swap=k % 2 == 1, blocks=blocks),
+                    4 * c,
+                )
             ]
             levels.append(FlowSequential([*checkerboard(c, 3), Squeeze(), *channel]))
             level_channels.append(4 * c)
@@ -76,4 +81,6 @@ class RealNVP(MultiScaleFlow):
         levels.append(FlowSequential(checkerboard(c, 4)))
         level_channels.append(c)
         squeezes = [1] * (scales - 1) + [0]
-        super().__init__(in_channels, levels, level_channels, squeezes, image_size, num_classes=num_classes)
+        super().__init__(
+            in_channels, levels, level_channels, squeezes, image_size, num_classes=num_classes
+        )
