@@ -18,7 +18,7 @@ COPY configs ./configs
 # installs only what the image lacks (Lightning, jsonargparse, ...) and fails loudly, instead of
 # quietly downloading another torch, if a dependency ever asks for a newer one.
 RUN python -c "from importlib.metadata import version; [print(f'{p}=={version(p)}') for p in ('torch', 'torchvision')]" > /tmp/base-constraints.txt \
-    && pip install --no-cache-dir --constraint /tmp/base-constraints.txt . \
+    && pip install --no-cache-dir --constraint /tmp/base-constraints.txt ".[demo]" \
     && rm /tmp/base-constraints.txt \
     && groupadd --gid 1000 glow \
     && useradd --create-home --uid 1000 --gid 1000 --shell /bin/bash glow \
@@ -31,6 +31,8 @@ RUN python -c "from importlib.metadata import version; [print(f'{p}=={version(p)
 # Numeric, so the ID is valid on hosts without a "glow" user (e.g. Kubernetes runAsNonRoot).
 USER 1000:1000
 VOLUME ["/data", "/checkpoints", "/outputs"]
+# glowapp demo --ckpt /checkpoints/RUN/last.ckpt --host 0.0.0.0 (publish with -p 7860:7860)
+EXPOSE 7860
 
 ENTRYPOINT ["glowapp"]
 CMD ["--help"]

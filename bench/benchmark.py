@@ -169,7 +169,9 @@ class CpuMonitor:
             self.other_cores = max(busy - own, 0) / total * (os.cpu_count() or 1)
 
 
-def wait_until_idle(max_wait_s: float, threshold_cores: float = 0.25, window_s: float = 1.0) -> float:
+def wait_until_idle(
+    max_wait_s: float, threshold_cores: float = 0.25, window_s: float = 1.0
+) -> float:
     """Wait (up to ``max_wait_s``) until other processes use < ``threshold_cores``; returns seconds waited."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < max_wait_s:
@@ -309,7 +311,9 @@ class Runner:
             return self.pre.to_images(x)
 
     def step(self, mode: str) -> Any:
-        return {"train": self.train_step, "eval": self.eval_step, "sample": self.sample_step}[mode]()
+        return {"train": self.train_step, "eval": self.eval_step, "sample": self.sample_step}[
+            mode
+        ]()
 
 
 # ---- timing --------------------------------------------------------------------------------
@@ -404,7 +408,9 @@ def count_flops(fn: Callable[[], Any]) -> int:
 
 
 # ---- fresh processes: every timing and memory measurement ------------------------------------
-def _run_group(job: tuple[Callable[[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def _run_group(
+    job: tuple[Callable[[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
     fn, specs = job
     return [fn(spec) for spec in specs]
 
@@ -444,8 +450,14 @@ def timing_child(spec: dict[str, Any]) -> dict[str, Any]:
         torch._inductor.config.force_disable_caches = True  # time a cold compile
     cfg = _child_setup(spec)
     model, pre = build(cfg, memory_saving=spec.get("memory_saving", False))
-    runner = Runner(cfg, model, pre, make_images(cfg), channels_last=spec.get("channels_last", False),
-                    compile=spec.get("compile", False))
+    runner = Runner(
+        cfg,
+        model,
+        pre,
+        make_images(cfg),
+        channels_last=spec.get("channels_last", False),
+        compile=spec.get("compile", False),
+    )
     out: dict[str, Any] = {}
     try:
         runner.init_actnorm()
@@ -455,7 +467,9 @@ def timing_child(spec: dict[str, Any]) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 runner.step(mode)  # compiles (training: forward and backward graphs)
                 first = time.perf_counter() - t0
-            res = measure_throughput(runner, mode, spec["warmup"], spec["repeats"], spec["wait_idle"], spec["retries"])
+            res = measure_throughput(
+                runner, mode, spec["warmup"], spec["repeats"], spec["wait_idle"], spec["retries"]
+            )
             if first is not None:
                 res["first_call_s"] = first
                 res["compile_s"] = max(first - res["median_s"], 0.0)
@@ -532,7 +546,10 @@ def perturb_(model: torch.nn.Module, scale: float = 0.05, seed: int = 123) -> No
 
 
 def grads_of(model: torch.nn.Module) -> list[torch.Tensor]:
-    return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()]
+    return [
+        p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+        for p in model.parameters()
+    ]
 
 
 def max_rel_grad_diff(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
@@ -675,15 +692,25 @@ def timing_specs(configs: list[Config], args: argparse.Namespace) -> list[dict[s
             # One process per mode: results independent of what ran before (also for compile:
             # each process compiles only what its mode runs).
             for group in [(m,) for m in modes]:
-                specs.append({
-                    "config": asdict(cfg), "variant": variant, "modes": list(group), **options,
-                    "threads": args.threads, "warmup": args.warmup, "repeats": args.repeats,
-                    "wait_idle": args.wait_idle, "retries": args.retries,
-                })
+                specs.append(
+                    {
+                        "config": asdict(cfg),
+                        "variant": variant,
+                        "modes": list(group),
+                        **options,
+                        "threads": args.threads,
+                        "warmup": args.warmup,
+                        "repeats": args.repeats,
+                        "wait_idle": args.wait_idle,
+                        "retries": args.retries,
+                    }
+                )
     return specs
 
 
-def collect_timings(configs: list[Config], args: argparse.Namespace, report: dict[str, Any]) -> None:
+def collect_timings(
+    configs: list[Config], args: argparse.Namespace, report: dict[str, Any]
+) -> None:
     specs = timing_specs(configs, args)
     log(f"timing: {len(specs)} fresh processes, {args.timing_jobs} at a time ...")
     per_process = math.ceil(len(specs) / len(configs)) if args.quick else 1
@@ -705,7 +732,10 @@ def collect_timings(configs: list[Config], args: argparse.Namespace, report: dic
         elif variant == "compile":
             c = r.setdefault("compile", {})
             for mode in spec["modes"]:
-                c[mode] = out[mode] | {"graph_breaks": out.get("graph_breaks"), "unique_graphs": out.get("unique_graphs")}
+                c[mode] = out[mode] | {
+                    "graph_breaks": out.get("graph_breaks"),
+                    "unique_graphs": out.get("unique_graphs"),
+                }
         else:
             r.setdefault(variant, {}).update(out)
 
@@ -725,11 +755,15 @@ def derive(name: str, r: dict[str, Any], matmul_flops_per_s: float) -> None:
         r["train_flops_per_s"] = r["train_flops_per_image"] * r["train"]["images_per_s"]
         r["train_flops_vs_matmul"] = r["train_flops_per_s"] / matmul_flops_per_s
     if "train" in r and "train_memory_saving" in r:
-        r["memory_saving_train_speed_ratio"] = r["train_memory_saving"]["images_per_s"] / r["train"]["images_per_s"]
+        r["memory_saving_train_speed_ratio"] = (
+            r["train_memory_saving"]["images_per_s"] / r["train"]["images_per_s"]
+        )
     for variant in ("channels_last", "compile"):
         v = r.get(variant)
         if v and "error" not in v:
-            v["speedup"] = {m: v[m]["images_per_s"] / r[m]["images_per_s"] for m in MODES if m in v and m in r}
+            v["speedup"] = {
+                m: v[m]["images_per_s"] / r[m]["images_per_s"] for m in MODES if m in v and m in r
+            }
 
 
 # ---- memory sections -----------------------------------------------------------------------
@@ -739,15 +773,27 @@ def memory_section(configs: list[Config], args: argparse.Namespace) -> tuple[dic
     for cfg in configs:
         for mode in MODES:
             specs.append(
-                {"config": asdict(cfg), "mode": mode, "memory_saving": False, "threads": args.threads,
-                 "iterations": args.memory_iterations, "key": ("config", cfg.name, mode)}
+                {
+                    "config": asdict(cfg),
+                    "mode": mode,
+                    "memory_saving": False,
+                    "threads": args.threads,
+                    "iterations": args.memory_iterations,
+                    "key": ("config", cfg.name, mode),
+                }
             )
     depth_base = (QUICK_CONFIGS if args.quick else CONFIGS)["S"]
     for k in args.memory_depths:
         for saving in (False, True):
             specs.append(
-                {"config": asdict(replace(depth_base, steps=k)), "mode": "train", "memory_saving": saving,
-                 "threads": args.threads, "iterations": args.memory_iterations, "key": ("depth", k, saving)}
+                {
+                    "config": asdict(replace(depth_base, steps=k)),
+                    "mode": "train",
+                    "memory_saving": saving,
+                    "threads": args.threads,
+                    "iterations": args.memory_iterations,
+                    "key": ("depth", k, saving),
+                }
             )
     log(f"memory: {len(specs)} fresh processes, {args.memory_jobs} at a time ...")
     # Each spec resets the peak (VmHWM) before its steps, so --quick may share processes.
@@ -766,7 +812,9 @@ def memory_section(configs: list[Config], args: argparse.Namespace) -> tuple[dic
         row = depth_rows[k]
         std, sav = row["standard"], row["memory_saving"]
         row["peak_ratio"] = sav["peak_rss_bytes"] / std["peak_rss_bytes"]
-        row["above_baseline_ratio"] = sav["above_baseline_bytes"] / max(std["above_baseline_bytes"], 1)
+        row["above_baseline_ratio"] = sav["above_baseline_bytes"] / max(
+            std["above_baseline_bytes"], 1
+        )
         row["params"] = std["params"]
         # Gradients + Adam's two moments: 3 × parameter bytes of the "above baseline" figure.
         row["param_state_bytes"] = 3 * 4 * std["params"]
@@ -809,9 +857,20 @@ def print_report(report: dict[str, Any]) -> None:
         f"at the start, {report['matmul_end']['flops_per_s'] / 1e9:.1f} at the end (the higher is the "
         f"reference); malloc env: {report['malloc_env']}"
     )
-    t = Table(title="Throughput, images/s (median). ×N = ratio to the best reference; ✓/✗ = target met")
-    for col in ("cfg", "params", "fwd GFLOP/img", "train", "train mem-saving", "eval (log p)",
-                "sample T=0.7", "eval FLOP/s ÷ matmul", "busy other cores"):
+    t = Table(
+        title="Throughput, images/s (median). ×N = ratio to the best reference; ✓/✗ = target met"
+    )
+    for col in (
+        "cfg",
+        "params",
+        "fwd GFLOP/img",
+        "train",
+        "train mem-saving",
+        "eval (log p)",
+        "sample T=0.7",
+        "eval FLOP/s ÷ matmul",
+        "busy other cores",
+    ):
         t.add_column(col, justify="right")
     for name, r in report["configs"].items():
         ms = r.get("train_memory_saving")
@@ -834,35 +893,66 @@ def print_report(report: dict[str, Any]) -> None:
         t.add_row(name, *(f"{TARGET[name][mm]:g} / {REFERENCE[name][mm]:g}" for mm in MODES))
     console.print(t)
 
-    t = Table(title="Peak memory, MiB: peak RSS of a fresh process / its rise above the RSS after model construction")
+    t = Table(
+        title="Peak memory, MiB: peak RSS of a fresh process / its rise above the RSS after model construction"
+    )
     for col in ("cfg", "train", "eval", "sample"):
         t.add_column(col, justify="right")
     for name, r in report["configs"].items():
         mem = r["memory"]
-        t.add_row(name, *(f"{mib(mem[mm]['peak_rss_bytes']):,.0f} / {mib(mem[mm]['above_baseline_bytes']):,.0f}" for mm in MODES))
+        t.add_row(
+            name,
+            *(
+                f"{mib(mem[mm]['peak_rss_bytes']):,.0f} / {mib(mem[mm]['above_baseline_bytes']):,.0f}"
+                for mm in MODES
+            ),
+        )
     console.print(t)
 
     d = report["memory_depth"]
-    t = Table(title=f"Training peak memory vs depth K (config S shapes, batch {d['config']['batch']}), MiB: peak / rise")
+    t = Table(
+        title=f"Training peak memory vs depth K (config S shapes, batch {d['config']['batch']}), MiB: peak / rise"
+    )
     for col in ("K", "params", "standard", "memory_saving", "peak ratio", "rise ratio"):
         t.add_column(col, justify="right")
     for row in d["rows"]:
         s, v = row["standard"], row["memory_saving"]
         t.add_row(
-            str(row["steps"]), f"{row['params'] / 1e6:.2f}M",
+            str(row["steps"]),
+            f"{row['params'] / 1e6:.2f}M",
             f"{mib(s['peak_rss_bytes']):,.0f} / {mib(s['above_baseline_bytes']):,.0f}",
             f"{mib(v['peak_rss_bytes']):,.0f} / {mib(v['above_baseline_bytes']):,.0f}",
-            f"{row['peak_ratio']:.2f}", f"{row['above_baseline_ratio']:.2f}",
+            f"{row['peak_ratio']:.2f}",
+            f"{row['above_baseline_ratio']:.2f}",
         )
     console.print(t)
 
-    t = Table(title="Options: speed over the plain model, and max |Δ bits/dim| (train and eval) on a fixed batch")
-    for col in ("cfg", "option", "train", "eval", "sample", "compile s (train/eval/sample)", "max |Δbpd|", "max rel Δgrad"):
+    t = Table(
+        title="Options: speed over the plain model, and max |Δ bits/dim| (train and eval) on a fixed batch"
+    )
+    for col in (
+        "cfg",
+        "option",
+        "train",
+        "eval",
+        "sample",
+        "compile s (train/eval/sample)",
+        "max |Δbpd|",
+        "max rel Δgrad",
+    ):
         t.add_column(col, justify="right")
     for name, r in report["configs"].items():
         eq = r["equivalence"]
         msr = r.get("memory_saving_train_speed_ratio")
-        t.add_row(name, "memory_saving", f"×{msr:.2f}" if msr else "-", "-", "-", "-", *eq_cells(eq, "memory_saving"))
+        t.add_row(
+            name,
+            "memory_saving",
+            f"×{msr:.2f}" if msr else "-",
+            "-",
+            "-",
+            "-",
+            *eq_cells(eq, "memory_saving"),
+        )
         for option in ("channels_last", "compile"):
             v = r.get(option)
             if v is None:
@@ -873,17 +963,35 @@ def print_report(report: dict[str, Any]) -> None:
                 t.add_row(name, option, "error", v["error"][:50], "", "", *eq_cells(eq, option))
                 continue
             sp = v.get("speedup", {})
-            cs = "/".join(f"{v[mm]['compile_s']:.0f}" for mm in MODES if "compile_s" in v.get(mm, {})) or "-"
-            t.add_row(name, option, *(f"×{sp[mm]:.2f}" if mm in sp else "-" for mm in MODES), cs, *eq_cells(eq, option))
+            cs = (
+                "/".join(
+                    f"{v[mm]['compile_s']:.0f}" for mm in MODES if "compile_s" in v.get(mm, {})
+                )
+                or "-"
+            )
+            t.add_row(
+                name,
+                option,
+                *(f"×{sp[mm]:.2f}" if mm in sp else "-" for mm in MODES),
+                cs,
+                *eq_cells(eq, option),
+            )
     console.print(t)
 
     for name, prof in (report.get("profile") or {}).items():
         for mode, p in prof.items():
-            t = Table(title=f"Profile {name} {mode}: top ops by self CPU time ({p['self_cpu_ms_per_step']:.1f} ms/step)")
+            t = Table(
+                title=f"Profile {name} {mode}: top ops by self CPU time ({p['self_cpu_ms_per_step']:.1f} ms/step)"
+            )
             for col in ("op", "ms/step", "%", "calls/step"):
                 t.add_column(col, justify="left" if col == "op" else "right")
             for e in p["top_ops"]:
-                t.add_row(e["name"][:60], f"{e['self_cpu_ms_per_step']:.2f}", f"{e['percent']:.1f}", f"{e['calls_per_step']:.0f}")
+                t.add_row(
+                    e["name"][:60],
+                    f"{e['self_cpu_ms_per_step']:.2f}",
+                    f"{e['percent']:.1f}",
+                    f"{e['calls_per_step']:.0f}",
+                )
             console.print(t)
 
 
@@ -898,26 +1006,96 @@ def eq_cells(eq: dict[str, Any], option: str) -> tuple[str, str]:
 
 # ---- main ----------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--configs", nargs="+", default=["S", "C"], choices=sorted(CONFIGS), help="configurations to run")
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (also in memory subprocesses)")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 10, --quick 2)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up repeats (default 3, --quick 1)")
-    p.add_argument("--out", type=Path, default=Path("bench/results/benchmark.json"), help="JSON output path")
-    p.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: a fast smoke run, not a measurement")
-    p.add_argument("--memory-depths", type=int, nargs="+", default=None, help="K values for the memory-vs-depth sweep (default 8 16 32; --quick 1 2)")
-    p.add_argument("--memory-iterations", type=int, default=2, help="steps run in each memory subprocess")
-    p.add_argument("--memory-jobs", type=int, default=1, help="memory subprocesses run at once (RSS is per process)")
-    p.add_argument("--matmul-size", type=int, default=None, help="n of the float32 n×n matmul reference (default 2048, --quick 256)")
-    p.add_argument("--compile", action="store_true", help="also measure torch.compile (compile time, speed, bits/dim)")
-    p.add_argument("--channels-last", action="store_true", help="also measure channels_last memory format")
-    p.add_argument("--profile", action="store_true", help="torch.profiler: top ops by self CPU time per config and mode")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--configs",
+        nargs="+",
+        default=["S", "C"],
+        choices=sorted(CONFIGS),
+        help="configurations to run",
+    )
+    p.add_argument(
+        "--threads", type=int, default=2, help="torch.set_num_threads (also in memory subprocesses)"
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed repeats per measurement (default 10, --quick 2)",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=None, help="untimed warm-up repeats (default 3, --quick 1)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("bench/results/benchmark.json"), help="JSON output path"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and few repeats: a fast smoke run, not a measurement",
+    )
+    p.add_argument(
+        "--memory-depths",
+        type=int,
+        nargs="+",
+        default=None,
+        help="K values for the memory-vs-depth sweep (default 8 16 32; --quick 1 2)",
+    )
+    p.add_argument(
+        "--memory-iterations", type=int, default=2, help="steps run in each memory subprocess"
+    )
+    p.add_argument(
+        "--memory-jobs",
+        type=int,
+        default=1,
+        help="memory subprocesses run at once (RSS is per process)",
+    )
+    p.add_argument(
+        "--matmul-size",
+        type=int,
+        default=None,
+        help="n of the float32 n×n matmul reference (default 2048, --quick 256)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="also measure torch.compile (compile time, speed, bits/dim)",
+    )
+    p.add_argument(
+        "--channels-last", action="store_true", help="also measure channels_last memory format"
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="torch.profiler: top ops by self CPU time per config and mode",
+    )
     p.add_argument("--profile-steps", type=int, default=3, help="steps profiled per mode")
     p.add_argument("--profile-top", type=int, default=15, help="ops listed per profile")
-    p.add_argument("--wait-idle", type=float, default=0.0, help="before each timing, wait up to this many seconds for other processes to leave the CPUs (shared machines)")
-    p.add_argument("--retries", type=int, default=0, help="re-time a measurement up to this many times when other processes kept >0.25 cores busy; the least disturbed attempt is kept")
-    p.add_argument("--timing-jobs", type=int, default=1, help="timing processes run at once (keep 1 for real measurements)")
-    p.add_argument("--tune-malloc", action="store_true", help="run the measurement processes with MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ set (glibc keeps freed memory instead of page-faulting it back every step)")
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        help="before each timing, wait up to this many seconds for other processes to leave the CPUs (shared machines)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="re-time a measurement up to this many times when other processes kept >0.25 cores busy; the least disturbed attempt is kept",
+    )
+    p.add_argument(
+        "--timing-jobs",
+        type=int,
+        default=1,
+        help="timing processes run at once (keep 1 for real measurements)",
+    )
+    p.add_argument(
+        "--tune-malloc",
+        action="store_true",
+        help="run the measurement processes with MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ set (glibc keeps freed memory instead of page-faulting it back every step)",
+    )
     p.add_argument("--no-table", action="store_true", help="skip the printed tables (JSON only)")
     args = p.parse_args(argv)
     if args.repeats is None:
@@ -965,9 +1143,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         log(f"[{cfg.name}] parameters and FLOPs ...")
         report["configs"][cfg.name] = static_info(cfg, args)
     collect_timings(configs, args, report)
-    report["matmul_end"] = matmul_flops(args.matmul_size, args.threads, repeats=max(args.repeats, 5))
+    report["matmul_end"] = matmul_flops(
+        args.matmul_size, args.threads, repeats=max(args.repeats, 5)
+    )
     # The less disturbed of the two matmul measurements is the reference peak.
-    report["matmul_reference_flops_per_s"] = max(report["matmul"]["flops_per_s"], report["matmul_end"]["flops_per_s"])
+    report["matmul_reference_flops_per_s"] = max(
+        report["matmul"]["flops_per_s"], report["matmul_end"]["flops_per_s"]
+    )
     for cfg in configs:
         derive(cfg.name, report["configs"][cfg.name], report["matmul_reference_flops_per_s"])
 
@@ -978,8 +1160,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if args.profile:
         log("profiling (a fresh process per config) ...")
-        specs = [{"config": asdict(c), "threads": args.threads, "steps": args.profile_steps, "top": args.profile_top} for c in configs]
-        report["profile"] = dict(zip([c.name for c in configs], run_fresh(profile_child, specs, 1), strict=True))
+        specs = [
+            {
+                "config": asdict(c),
+                "threads": args.threads,
+                "steps": args.profile_steps,
+                "top": args.profile_top,
+            }
+            for c in configs
+        ]
+        report["profile"] = dict(
+            zip([c.name for c in configs], run_fresh(profile_child, specs, 1), strict=True)
+        )
     report["load_average_end"] = load_average()
     report["wall_s"] = time.time() - started
 

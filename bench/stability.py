@@ -53,7 +53,9 @@ class LossRecorder(Callback):
         self.losses.append(float(loss))
 
 
-def build(config: Path, overrides: dict[str, Any], data_root: str | None) -> tuple[GlowModule, pl.LightningDataModule, dict]:
+def build(
+    config: Path, overrides: dict[str, Any], data_root: str | None
+) -> tuple[GlowModule, pl.LightningDataModule, dict]:
     """The module and DataModule a ``glowapp fit --config`` of ``config`` would build."""
     spec = yaml.safe_load(config.read_text())
     data_spec = spec["data"]
@@ -63,11 +65,17 @@ def build(config: Path, overrides: dict[str, Any], data_root: str | None) -> tup
         data_args["root"] = data_root
     data_args.update(overrides.get("data", {}))
     datamodule = getattr(importlib.import_module(module_name), class_name)(**data_args)
-    model_args = {**spec.get("model", {}), **overrides.get("model", {}), "image_shape": datamodule.image_shape}
+    model_args = {
+        **spec.get("model", {}),
+        **overrides.get("model", {}),
+        "image_shape": datamodule.image_shape,
+    }
     return GlowModule(**model_args), datamodule, spec.get("trainer", {})
 
 
-def measure(module: GlowModule, datamodule: pl.LightningDataModule, test_images: int, samples: int) -> dict[str, Any]:
+def measure(
+    module: GlowModule, datamodule: pl.LightningDataModule, test_images: int, samples: int
+) -> dict[str, Any]:
     datamodule.setup("test")
     images = torch.cat([batch[0] for batch in datamodule.test_dataloader()])[:test_images]
     module = module.float().eval()
@@ -80,7 +88,13 @@ def measure(module: GlowModule, datamodule: pl.LightningDataModule, test_images:
         torch.manual_seed(0)
         drawn = torch.cat([module.flow.sample(n, temperature=1.0) for n in _chunks(samples, 250)])
     bad_samples = int((~torch.isfinite(drawn)).flatten(1).any(1).sum())
-    return {"inverse_drift": drift, "test_bpd": bpd, "test_images": len(images), "samples": samples, "nonfinite_samples": bad_samples}
+    return {
+        "inverse_drift": drift,
+        "test_bpd": bpd,
+        "test_images": len(images),
+        "samples": samples,
+        "nonfinite_samples": bad_samples,
+    }
 
 
 def _chunks(total: int, size: int) -> list[int]:
@@ -104,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict[str, Any] = {}
     if args.quick:
         args.steps, args.test_images, args.samples = 30, 64, 64
-        overrides = {"model": {"steps": 2, "hidden": 16}, "data": {"train_limit": 512, "test_limit": 64}}
+        overrides = {
+            "model": {"steps": 2, "hidden": 16},
+            "data": {"train_limit": 512, "test_limit": 64},
+        }
     pl.seed_everything(0, verbose=False)
     module, datamodule, trainer_spec = build(args.config, overrides, args.data_root)
     recorder = LossRecorder()
@@ -119,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
 
     losses = recorder.losses
     report = {
-        "config": str(args.config.relative_to(REPO) if args.config.is_relative_to(REPO) else args.config),
+        "config": str(
+            args.config.relative_to(REPO) if args.config.is_relative_to(REPO) else args.config
+        ),
         "overrides": overrides,
         "precision": args.precision,
         "steps": trainer.global_step,
@@ -131,12 +150,18 @@ def main(argv: list[str] | None = None) -> int:
         "last_loss": losses[-1] if losses else None,
         "min_loss": min(losses) if losses else None,
         **measure(module, datamodule, args.test_images, args.samples),
-        "machine": {"torch": torch.__version__, "python": platform.python_version(), "threads": args.threads},
+        "machine": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "threads": args.threads,
+        },
     }
     failures = [
         f"{report['nonfinite_losses']} non-finite losses" if report["nonfinite_losses"] else "",
         f"{report['skipped_steps']} skipped steps" if report["skipped_steps"] else "",
-        f"inverse drift {report['inverse_drift']:.2e} ≥ {DRIFT_LIMIT}" if report["inverse_drift"] >= DRIFT_LIMIT else "",
+        f"inverse drift {report['inverse_drift']:.2e} ≥ {DRIFT_LIMIT}"
+        if report["inverse_drift"] >= DRIFT_LIMIT
+        else "",
         f"{report['nonfinite_samples']} non-finite samples" if report["nonfinite_samples"] else "",
     ]
     report["failures"] = [f for f in failures if f]

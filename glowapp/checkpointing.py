@@ -20,7 +20,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     previous file of that name intact; the partial temporary file is removed on error.
     """
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
+    ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
         path = Path(path)
@@ -45,7 +47,9 @@ def check_writable(directory: str | os.PathLike, min_free_bytes: int = 0) -> Non
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
             pass
     except OSError as err:
-        raise OSError(f"cannot write to {directory}: {err.strerror or err}. Choose another directory.") from err
+        raise OSError(
+            f"cannot write to {directory}: {err.strerror or err}. Choose another directory."
+        ) from err
     free = shutil.disk_usage(directory).free
     if free < min_free_bytes:
         raise OSError(
@@ -69,7 +73,9 @@ def check_checkpoint_file(path: str | os.PathLike) -> Path:
     if path.is_dir():
         raise CheckpointFileError(f"checkpoint path is a directory, not a file: {path}")
     if not zipfile.is_zipfile(path):
-        raise CheckpointFileError(f"{path} is not a PyTorch checkpoint (truncated, or another kind of file)")
+        raise CheckpointFileError(
+            f"{path} is not a PyTorch checkpoint (truncated, or another kind of file)"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()

@@ -40,7 +40,11 @@ class GlowCLI(LightningCLI):
 def _top_level_help() -> str:
     from glowapp.tools import TOOLS
 
-    lines = ["usage: glowapp COMMAND [options]   (glowapp COMMAND --help for a command's options)", "", "commands:"]
+    lines = [
+        "usage: glowapp COMMAND [options]   (glowapp COMMAND --help for a command's options)",
+        "",
+        "commands:",
+    ]
     for name, summary in {**LIGHTNING_COMMANDS, **{n: t.summary for n, t in TOOLS.items()}}.items():
         lines.append(f"  {name:<12} {summary}")
     return "\n".join(lines)
@@ -63,7 +67,12 @@ def run_lightning(args: list[str]) -> None:
 
 #: Errors that come from what the user asked for (bad input, config or files): one line, exit 1.
 #: Lightning's MisconfigurationException is an impossible combination of trainer options.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError, MisconfigurationException)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    OSError,
+    FloatingPointError,
+    MisconfigurationException,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

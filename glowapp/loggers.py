@@ -29,5 +29,8 @@ class WandbLogger(_LightningWandbLogger):
 
     def __init__(self, offline: bool | None = None, **kwargs: Any) -> None:
         if offline is None:
-            offline = os.environ.get("WANDB_MODE") in ("offline", "disabled") or not wandb_credentials_available()
+            offline = (
+                os.environ.get("WANDB_MODE") in ("offline", "disabled")
+                or not wandb_credentials_available()
+            )
         super().__init__(offline=offline, **kwargs)

@@ -56,11 +56,15 @@ class IncompatibleCheckpointError(ValueError):
     """A checkpoint whose weights do not fit the model being loaded into."""
 
 
-def describe_state_mismatch(expected: dict[str, Tensor], found: dict[str, Tensor], limit: int = 5) -> str:
+def describe_state_mismatch(
+    expected: dict[str, Tensor], found: dict[str, Tensor], limit: int = 5
+) -> str:
     """One line naming the missing, unexpected and differently shaped keys (first ``limit`` of each)."""
 
     def few(keys: list[str]) -> str:
-        return ", ".join(keys[:limit]) + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
+        return ", ".join(keys[:limit]) + (
+            f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+        )
 
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
@@ -181,7 +185,9 @@ class GlowModule(pl.LightningModule):
         if len(image_shape) != 3:
             raise ValueError(f"image_shape must be (C, H, W), got {tuple(image_shape)}")
         if iw_samples < 0:
-            raise ValueError(f"iw_samples must be >= 0 (0: no importance-weighted bpd), got {iw_samples}")
+            raise ValueError(
+                f"iw_samples must be >= 0 (0: no importance-weighted bpd), got {iw_samples}"
+            )
         if class_weight < 0:
             raise ValueError(f"class_weight must be >= 0, got {class_weight}")
         # iw_samples only affects testing: kept out of the checkpoint's hyperparameters, so
@@ -198,7 +204,9 @@ class GlowModule(pl.LightningModule):
             spline_bins, spline_bound, num_classes,
         )  # fmt: skip
         if memory_saving and batch_norm:
-            raise ValueError("memory_saving cannot be combined with batch_norm (batch statistics are not invertible)")
+            raise ValueError(
+                "memory_saving cannot be combined with batch_norm (batch statistics are not invertible)"
+            )
         self.flow.memory_saving = memory_saving
         self.num_dims = math.prod(self.image_shape)
         self.train_bpd, self.val_bpd, self.test_bpd = MeanMetric(), MeanMetric(), MeanMetric()
@@ -217,10 +225,16 @@ class GlowModule(pl.LightningModule):
             differing = [
                 f"{k}={theirs[k]!r} (model: {v!r})"
                 for k, v in self.hparams.items()
-                if k in theirs and theirs[k] != v and not (isinstance(v, (tuple, list)) and list(v) == list(theirs[k]))
+                if k in theirs
+                and theirs[k] != v
+                and not (isinstance(v, (tuple, list)) and list(v) == list(theirs[k]))
             ]
-            hint = f" Checkpoint hyperparameters differ: {', '.join(differing)}." if differing else ""
-            raise IncompatibleCheckpointError(f"checkpoint does not match this model: {mismatch}.{hint}")
+            hint = (
+                f" Checkpoint hyperparameters differ: {', '.join(differing)}." if differing else ""
+            )
+            raise IncompatibleCheckpointError(
+                f"checkpoint does not match this model: {mismatch}.{hint}"
+            )
 
     def clear_caches(self) -> None:
         """Drop the 1×1 convs' cached matrices. Weight averaging swaps weights through ``.data``,
@@ -345,7 +359,9 @@ class GlowModule(pl.LightningModule):
         return self.preprocess.to_images(self.flow.sample(n, temperature, generator, labels))
 
     @torch.no_grad()
-    def encode(self, images: Tensor, noise: bool = False, labels: Tensor | None = None) -> list[Tensor]:
+    def encode(
+        self, images: Tensor, noise: bool = False, labels: Tensor | None = None
+    ) -> list[Tensor]:
         """Images (uint8 or ``[0, 1]``) → latents ``[ε_1, …, ε_L]`` (bin centres unless ``noise``).
 
         ``labels`` ``[B]``: required by a class-conditional model.
@@ -387,7 +403,9 @@ class GlowModule(pl.LightningModule):
 
     def _class_bits(self, logits: Tensor, labels: Tensor) -> Tensor:
         """The classification loss ``−log₂ p(y | x)`` ``[B]`` (bits)."""
-        return F.cross_entropy(logits.float(), labels.to(logits.device), reduction="none") / math.log(2.0)
+        return F.cross_entropy(
+            logits.float(), labels.to(logits.device), reduction="none"
+        ) / math.log(2.0)
 
     def _accuracy(self, logits: Tensor, labels: Tensor) -> Tensor:
         return (logits.argmax(dim=1) == labels.to(logits.device)).float()
@@ -422,13 +440,17 @@ class GlowModule(pl.LightningModule):
         )
         if int(self.skipped_steps) > self.hparams.max_skipped_steps:
             raise FloatingPointError(
-                message + " Too many non-finite steps: lower the learning rate, raise warmup_steps, "
+                message
+                + " Too many non-finite steps: lower the learning rate, raise warmup_steps, "
                 "enable gradient clipping (--trainer.gradient_clip_val) or use additive coupling."
             )
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         self.log("train/skipped_steps", self.skipped_steps.float(), on_step=True, on_epoch=False)
         # Zero gradients for every parameter keep DDP's gradient sync in lock-step across ranks.
-        return sum((p.sum() * 0.0 for p in self.parameters() if p.requires_grad), torch.zeros((), device=self.device))
+        return sum(
+            (p.sum() * 0.0 for p in self.parameters() if p.requires_grad),
+            torch.zeros((), device=self.device),
+        )
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # A skipped step, or a finite loss with non-finite gradients: drop the gradients so the
@@ -440,7 +462,11 @@ class GlowModule(pl.LightningModule):
             self._skip_update = self.trainer.strategy.reduce_boolean_decision(not finite, all=False)
             if self._skip_update:
                 self.skipped_steps += 1
-                warnings.warn(f"non-finite gradients at global step {self.global_step}; step skipped", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"non-finite gradients at global step {self.global_step}; step skipped",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         if self._skip_update:
             optimizer.zero_grad(set_to_none=True)
             self._skip_update = False
@@ -469,9 +495,15 @@ class GlowModule(pl.LightningModule):
             self.log("test/bpd_iw", self.test_bpd_iw, on_step=False, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self) -> dict:
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
         warmup = max(int(self.hparams.warmup_steps), 0)
-        total = max(int(self.trainer.estimated_stepping_batches), 1) if self.hparams.lr_schedule == "cosine" else 0
+        total = (
+            max(int(self.trainer.estimated_stepping_batches), 1)
+            if self.hparams.lr_schedule == "cosine"
+            else 0
+        )
 
         def factor(step: int) -> float:
             if step < warmup:
@@ -482,4 +514,7 @@ class GlowModule(pl.LightningModule):
             return 1.0
 
         scheduler = LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

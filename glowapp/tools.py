@@ -1,4 +1,4 @@
-"""The ``glowapp sample|interpolate|inpaint|score`` commands.
+"""The ``glowapp sample|interpolate|inpaint|score|demo`` commands.
 
 :data:`TOOLS` maps each command name to a :class:`Tool`; :func:`glowapp.cli.main` dispatches
 to ``TOOLS[name].run(argv)`` and lists every ``summary`` in ``glowapp --help``. All the math is
@@ -27,6 +27,7 @@ from glowapp.generate import (
     INTERPOLATION_MODES,
     MASK_KINDS,
     CheckpointError,
+    class_labels,
     inpaint,
     inpainting_rows,
     interpolate,
@@ -165,16 +166,31 @@ def _sample_arguments(parser: argparse.ArgumentParser) -> None:
         "--nrow", type=_positive_int, default=None, help="images per grid row (default: ⌈√num⌉)"
     )
     parser.add_argument(
+        "--label",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="Y",
+        help="class(es) to sample from a class-conditional checkpoint, repeated over the samples "
+        "(default: every class in turn)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("samples.png"), help="output PNG (default: %(default)s)"
     )
 
 
 def _sample(args: argparse.Namespace, console: Console) -> None:
     module = _load(args)
+    try:
+        class_labels(module, args.label, args.num)
+    except ValueError as err:
+        raise ToolError(f"--label: {err}") from None
     ncol = args.nrow or math.ceil(math.sqrt(args.num))
-    grid = tile(sample_grid(module, args.temperature, args.num, seed=args.seed), ncol)
+    samples = sample_grid(module, args.temperature, args.num, seed=args.seed, labels=args.label)
+    grid = tile(samples, ncol)
     temps = ", ".join(f"{t:g}" for t in args.temperature)
-    _wrote(console, save_png(grid, args.out), grid, f"{args.num} samples at T = {temps}")
+    classes = f", classes {' '.join(map(str, args.label))}" if args.label else ""
+    _wrote(console, save_png(grid, args.out), grid, f"{args.num} samples at T = {temps}{classes}")
 
 
 # ---- interpolate ------------------------------------------------------------------------------
@@ -380,6 +396,43 @@ def _score(args: argparse.Namespace, console: Console) -> None:
         console.print(f"wrote {path}")
 
 
+# ---- demo -------------------------------------------------------------------------------------
+
+DEMO_MODULES = ("gradio", "skimage")
+"""Top-level modules of the ``demo`` extra that ``glowapp demo`` needs."""
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number in 1..65535, got {value}")
+    return value
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default: %(default)s, this machine only; 0.0.0.0 opens the "
+        "demo, without authentication, to the network)",
+    )
+    parser.add_argument(
+        "--port", type=_port, default=7860, help="port to serve on (default: %(default)s)"
+    )
+
+
+def _demo(args: argparse.Namespace, console: Console) -> None:
+    try:
+        from glowapp.demo.app import serve
+    except ModuleNotFoundError as err:
+        if err.name not in DEMO_MODULES:
+            raise
+        raise ToolError(
+            f"the web demo needs {err.name}, which is not installed: pip install 'glowapp[demo]'"
+        ) from None
+    serve(_load(args), args.host, args.port, console)
+
+
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
@@ -406,6 +459,12 @@ TOOLS: dict[str, Tool] = {
             "bits/dim of image files under a model (table, optional JSON)",
             _score_arguments,
             _score,
+        ),
+        Tool(
+            "demo",
+            "web demo in the browser: sample, interpolate, inpaint and score (glowapp[demo])",
+            _demo_arguments,
+            _demo,
         ),
     )
 }

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs glowapp into ./.venv (with the test extras) and the offline Fashion-MNIST data.
-# Idempotent: re-running only installs what is missing. Usage: bash scripts/setup.sh
+# Installs glowapp into ./.venv and the offline Fashion-MNIST data (Debian's dataset-fashion-mnist).
+# With --test, also the test and demo extras and Debian's Chromium (the web demo's browser tests
+# drive it with Playwright). Idempotent: re-running only installs what is missing.
+# Usage: bash scripts/setup.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-# Debian packages: the built-in dataset (Fashion-MNIST's IDX files, offline).
+extras=""
+[ "${1:-}" = "--test" ] && extras="[dev,demo]"
+
 apt_packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
+[ -n "$extras" ] && ! command -v chromium >/dev/null 2>&1 && apt_packages+=(chromium)
 if [ ${#apt_packages[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     sudo_cmd=""
     [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
@@ -20,7 +25,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PYTHON" -m venv .venv
 fi
-echo "==> pip install -e .[dev]"
+echo "==> pip install -e .$extras"
 # (This machine's pip config points at local wheel folders that may be absent; hide that noise only.)
-.venv/bin/python -m pip install -q -e ".[dev]" 2> >(grep -v "^WARNING: Location" >&2)
+.venv/bin/python -m pip install -q -e ".$extras" 2> >(grep -v "^WARNING: Location" >&2)
 .venv/bin/python -c "import glowapp, torch, pytorch_lightning; print('glowapp ready: torch', torch.__version__, '| lightning', pytorch_lightning.__version__)"

@@ -23,7 +23,12 @@ MEMORY_FIELDS = ("peak_rss_bytes", "baseline_rss_bytes", "above_baseline_bytes",
 
 
 def positive(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +36,16 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "benchmark.json"
     # One thread: on a shared 2-core machine two OpenMP threads can be slowed down a lot by
     # other processes, and this only checks that the pipeline works.
-    cmd = [sys.executable, str(REPO / "bench" / "benchmark.py"), "--quick", "--threads", "1", "--no-table", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        str(REPO / "bench" / "benchmark.py"),
+        "--quick",
+        "--threads",
+        "1",
+        "--no-table",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"benchmark failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert out.exists()
@@ -53,9 +67,17 @@ def test_machine_info(report: dict[str, Any]) -> None:
 def test_config_fields_are_positive(report: dict[str, Any], name: str) -> None:
     r = report["configs"][name]
     assert "errors" not in r, r.get("errors")
-    for key in ("params", "fwd_flops_per_image", "sample_flops_per_image", "train_flops_per_image",
-                "eval_flops_per_s", "eval_flops_vs_matmul", "train_flops_per_s", "train_flops_vs_matmul",
-                "memory_saving_train_speed_ratio"):
+    for key in (
+        "params",
+        "fwd_flops_per_image",
+        "sample_flops_per_image",
+        "train_flops_per_image",
+        "eval_flops_per_s",
+        "eval_flops_vs_matmul",
+        "train_flops_per_s",
+        "train_flops_vs_matmul",
+        "memory_saving_train_speed_ratio",
+    ):
         assert positive(r[key]), (key, r[key])
     for mode in MODES:
         for field in TIMING_FIELDS:
@@ -86,7 +108,9 @@ def test_memory_vs_depth(report: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name", ["S", "C"])
 @pytest.mark.parametrize("option", ["memory_saving", "channels_last"])
-def test_options_leave_bits_per_dim_unchanged(report: dict[str, Any], name: str, option: str) -> None:
+def test_options_leave_bits_per_dim_unchanged(
+    report: dict[str, Any], name: str, option: str
+) -> None:
     eq = report["configs"][name]["equivalence"]
     assert positive(eq["reference_bpd"])
     result = eq[option]

@@ -49,7 +49,9 @@ def test_warmup_ramps_the_decay() -> None:
 
 
 @pytest.mark.parametrize("warmup", [False, True])
-def test_checkpoint_holds_the_exact_average_and_resume_continues(tmp_path: Path, warmup: bool) -> None:
+def test_checkpoint_holds_the_exact_average_and_resume_continues(
+    tmp_path: Path, warmup: bool
+) -> None:
     pl.seed_everything(0)
     ema, record = EMA(decay=0.7, warmup=warmup), RecordWeights()
     module = GlowModule(**TINY)
@@ -65,7 +67,9 @@ def test_checkpoint_holds_the_exact_average_and_resume_continues(tmp_path: Path,
         torch.testing.assert_close(value, expected[key], rtol=1e-6, atol=1e-7, msg=key)
     # Constant buffers bit-exact, flags copied, live weights kept for resuming.
     assert all(bool(v) for k, v in checkpoint["state_dict"].items() if k.endswith("initialized"))
-    for key in (k for k in checkpoint["state_dict"] if k.endswith((".perm", ".sign_s", ".lower_mask"))):
+    for key in (
+        k for k in checkpoint["state_dict"] if k.endswith((".perm", ".sign_s", ".lower_mask"))
+    ):
         assert torch.equal(checkpoint["state_dict"][key], record.states[-1][key])
     for key, value in checkpoint["current_model_state"].items():
         assert torch.equal(value, record.states[-1][key]), key
@@ -75,12 +79,20 @@ def test_checkpoint_holds_the_exact_average_and_resume_continues(tmp_path: Path,
     # The tools load the averaged weights; the module after fit holds them too.
     loaded = GlowModule.load_from_checkpoint(path).eval()
     batch = fixed_batch(loaded)
-    torch.testing.assert_close(loaded.bits_per_dim(batch, noise=False), module.eval().bits_per_dim(batch, noise=False))
+    torch.testing.assert_close(
+        loaded.bits_per_dim(batch, noise=False), module.eval().bits_per_dim(batch, noise=False)
+    )
 
     # Resume: the live weights continue from current_model_state, the average from state_dict.
     ema2, record2 = EMA(decay=0.7, warmup=warmup), RecordWeights()
     resumed = GlowModule(**TINY)
-    t2 = trainer(tmp_path, max_steps=8, limit_val_batches=0, enable_checkpointing=False, callbacks=[ema2, record2])
+    t2 = trainer(
+        tmp_path,
+        max_steps=8,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        callbacks=[ema2, record2],
+    )
     t2.fit(resumed, datamodule=tiny_data(tmp_path), ckpt_path=str(path))
     assert len(record2.states) == 2
     assert t2.global_step == 8
@@ -96,8 +108,13 @@ def test_validation_uses_the_averaged_weights(tmp_path: Path) -> None:
     ema, record, snapshot = EMA(decay=0.9, warmup=False), RecordWeights(), SnapshotAtValidation()
     module = GlowModule(**TINY)
     t = trainer(
-        tmp_path, max_steps=4, val_check_interval=4, limit_val_batches=1, num_sanity_val_steps=0,
-        enable_checkpointing=False, callbacks=[ema, record, snapshot],
+        tmp_path,
+        max_steps=4,
+        val_check_interval=4,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        callbacks=[ema, record, snapshot],
     )
     t.fit(module, datamodule=tiny_data(tmp_path))
     expected = expected_average(record.states, ema)
@@ -113,9 +130,19 @@ def test_image_callbacks_render_with_the_averaged_weights(tmp_path: Path) -> Non
             self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             return None
 
-    ema, record, probe = EMA(decay=0.8, warmup=False), RecordWeights(), Probe(every_n_steps=3, every_n_epochs=None)
+    ema, record, probe = (
+        EMA(decay=0.8, warmup=False),
+        RecordWeights(),
+        Probe(every_n_steps=3, every_n_epochs=None),
+    )
     module = GlowModule(**TINY)
-    t = trainer(tmp_path, max_steps=3, limit_val_batches=0, enable_checkpointing=False, callbacks=[ema, record, probe])
+    t = trainer(
+        tmp_path,
+        max_steps=3,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        callbacks=[ema, record, probe],
+    )
     t.fit(module, datamodule=tiny_data(tmp_path))
     expected = expected_average(record.states, ema)
     for key, value in probe.state.items():

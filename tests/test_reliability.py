@@ -48,7 +48,10 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["--model.n_bits", "9"], "n_bits must be an integer in 1..8"),
         (["--model.coupling", "bogus"], "coupling must be"),
         (["--trainer.logger", "false", "--trainer.val_check_interval", "2"], "LearningRateMonitor"),
-        (["--data.init_args.root", "/proc/nonexistent/x", "--data.init_args.system_dir", ""], "Fashion-MNIST"),
+        (
+            ["--data.init_args.root", "/proc/nonexistent/x", "--data.init_args.system_dir", ""],
+            "Fashion-MNIST",
+        ),
     ],
 )
 def test_impossible_config_values_exit_1_with_one_line(
@@ -65,7 +68,9 @@ def test_unknown_config_key_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["missing", "text", "truncated"])
-def test_bad_checkpoint_path_exits_1(tmp_path: Path, trained_model: Trained, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+def test_bad_checkpoint_path_exits_1(
+    tmp_path: Path, trained_model: Trained, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
     path = tmp_path / "bad.ckpt"
     if kind == "text":
         path.write_text("hello")
@@ -88,7 +93,9 @@ def test_checkpoint_of_another_architecture_names_the_difference(trained_model: 
         other.on_load_checkpoint(state)
 
 
-def test_atomic_save_keeps_the_previous_checkpoint_on_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_save_keeps_the_previous_checkpoint_on_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     io = AtomicCheckpointIO()
     path = tmp_path / "last.ckpt"
     io.save_checkpoint({"step": 1}, path)
@@ -118,7 +125,9 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     args += ["--trainer.callbacks", "pytorch_lightning.callbacks.ModelCheckpoint",
              "--trainer.callbacks.dirpath", str(ckpt_dir), "--trainer.callbacks.save_last", "true",
              "--trainer.callbacks.every_n_train_steps", "5", "--trainer.callbacks.save_top_k", "0"]  # fmt: skip
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 240
     step = 0
     while time.time() < deadline and proc.poll() is None:
@@ -132,12 +141,21 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
     proc.wait()
     saved = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
     assert 10 <= saved < 40
-    resumed = subprocess.run([*args, "--ckpt_path", str(last)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [*args, "--ckpt_path", str(last)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 40
 
 
-def test_unwritable_output_directory_is_reported_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_output_directory_is_reported_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("")
     args = _fit_args(tmp_path, "--trainer.callbacks", "pytorch_lightning.callbacks.ModelCheckpoint",
@@ -150,7 +168,9 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
     def run() -> torch.Tensor:
         pl.seed_everything(0, verbose=False)
         module = GlowModule(image_shape=(1, 28, 28), levels=2, steps=2, hidden=16)
-        data = FashionMNISTDataModule(root=str(tmp_path / "data"), batch_size=16, train_limit=64, download=False)
+        data = FashionMNISTDataModule(
+            root=str(tmp_path / "data"), batch_size=16, train_limit=64, download=False
+        )
         trainer = pl.Trainer(max_steps=4, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, limit_val_batches=0, deterministic=True)  # fmt: skip
         trainer.fit(module, data)
@@ -169,7 +189,9 @@ def test_trained_model_inverse_drift_and_finite_samples(trained_model: Trained) 
         torch.manual_seed(0)
         samples = module.flow.sample(256, temperature=1.0)
     assert drift < 1e-3
-    assert torch.isfinite(samples).all(), f"{(~torch.isfinite(samples)).flatten(1).any(1).sum()} non-finite samples"
+    assert torch.isfinite(samples).all(), (
+        f"{(~torch.isfinite(samples)).flatten(1).any(1).sum()} non-finite samples"
+    )
 
 
 def test_wrong_images_for_the_module_are_rejected(trained_model: Trained) -> None:

@@ -19,7 +19,11 @@ def test_quick_stability_run_passes_and_writes_json(tmp_path: Path) -> None:
     assert main(args) == 0
     report = json.loads(out.read_text())
     assert report["steps"] == 30 and report["precision"] == "bf16-mixed"
-    assert report["nonfinite_losses"] == 0 and report["skipped_steps"] == 0 and report["failures"] == []
+    assert (
+        report["nonfinite_losses"] == 0
+        and report["skipped_steps"] == 0
+        and report["failures"] == []
+    )
     assert 0 <= report["inverse_drift"] < 1e-3
     assert report["nonfinite_samples"] == 0 and report["samples"] == 64
     assert report["last_loss"] < report["first_loss"]

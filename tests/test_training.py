@@ -22,7 +22,14 @@ TINY = dict(image_shape=(1, 28, 28), levels=2, steps=2, hidden=16, warmup_steps=
 
 def tiny_data(tmp_path: Path, **kwargs) -> FashionMNISTDataModule:
     """Real Fashion-MNIST (from the Debian package), a few batches of it."""
-    options = dict(root=str(tmp_path / "data"), batch_size=32, train_limit=128, val_limit=64, test_limit=64, download=False)
+    options = dict(
+        root=str(tmp_path / "data"),
+        batch_size=32,
+        train_limit=128,
+        val_limit=64,
+        test_limit=64,
+        download=False,
+    )
     return FashionMNISTDataModule(**{**options, **kwargs})
 
 
@@ -63,7 +70,9 @@ def test_mixed_precision_fit_has_finite_loss(tmp_path: Path, precision: str) -> 
     """The CPU twins of GPU mixed precision (16-mixed adds a GradScaler on CUDA only)."""
     pl.seed_everything(0)
     module = GlowModule(**TINY)
-    t = trainer(tmp_path, max_steps=6, precision=precision, enable_checkpointing=False, limit_val_batches=1)
+    t = trainer(
+        tmp_path, max_steps=6, precision=precision, enable_checkpointing=False, limit_val_batches=1
+    )
     t.fit(module, datamodule=tiny_data(tmp_path))
     assert torch.isfinite(t.callback_metrics["train/bpd"])
     assert torch.isfinite(t.callback_metrics["val/bpd"])
@@ -86,7 +95,9 @@ def test_load_from_checkpoint_gives_identical_bpd(tmp_path: Path) -> None:
     module.eval()
     batch = fixed_batch(module)
     with torch.no_grad():
-        assert torch.equal(module.bits_per_dim(batch, noise=False), loaded.bits_per_dim(batch, noise=False))
+        assert torch.equal(
+            module.bits_per_dim(batch, noise=False), loaded.bits_per_dim(batch, noise=False)
+        )
     assert bool(loaded.flow.levels[0].layers[1].layers[0].initialized)
     assert loaded.hparams.coupling == "additive"
 
@@ -104,9 +115,14 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
         pl.seed_everything(0)
         module = GlowModule(**TINY, lr_schedule="cosine")
         checkpoint = pl.callbacks.ModelCheckpoint(
-            dirpath=tmp_path / "ckpt", filename="{step}", every_n_train_steps=steps_per_epoch, save_top_k=-1
+            dirpath=tmp_path / "ckpt",
+            filename="{step}",
+            every_n_train_steps=steps_per_epoch,
+            save_top_k=-1,
         )
-        t = trainer(tmp_path, max_steps=2 * steps_per_epoch, limit_val_batches=0, callbacks=[checkpoint])
+        t = trainer(
+            tmp_path, max_steps=2 * steps_per_epoch, limit_val_batches=0, callbacks=[checkpoint]
+        )
         t.fit(module, datamodule=tiny_data(tmp_path), ckpt_path=ckpt_path)
         return module, t
 
@@ -118,7 +134,9 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     assert lr[0] == pytest.approx(lr[1])
 
 
-def test_nonfinite_step_is_skipped_and_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nonfinite_step_is_skipped_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pl.seed_everything(0)
     module = GlowModule(**TINY)
     real_log_prob = module.flow.log_prob
@@ -135,7 +153,9 @@ def test_nonfinite_step_is_skipped_and_counted(tmp_path: Path, monkeypatch: pyte
         warnings.simplefilter("always")
         t.fit(module, datamodule=tiny_data(tmp_path))
     assert int(module.skipped_steps) == 1
-    assert any("non-finite loss" in str(w.message) and "global step 2" in str(w.message) for w in caught)
+    assert any(
+        "non-finite loss" in str(w.message) and "global step 2" in str(w.message) for w in caught
+    )
     assert torch.isfinite(flat_params(module)).all()
 
 
@@ -145,7 +165,10 @@ def test_too_many_nonfinite_steps_stop_with_a_clear_error(tmp_path: Path) -> Non
     t = trainer(tmp_path, max_steps=10, enable_checkpointing=False, limit_val_batches=0)
     with torch.no_grad():  # a broken coupling network: NaN everywhere from the first step
         module.flow.levels[0].layers[1].layers[2].net.net[0].bias.fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match=r"global step 2.*ChannelCoupling"), warnings.catch_warnings():
+    with (
+        pytest.raises(FloatingPointError, match=r"global step 2.*ChannelCoupling"),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         t.fit(module, datamodule=tiny_data(tmp_path))
 
@@ -156,7 +179,10 @@ def test_last_checkpoint_is_written_when_training_stops_between_intervals(tmp_pa
     t = trainer(tmp_path, max_steps=6, limit_val_batches=0, callbacks=[checkpoint])
     t.fit(GlowModule(**TINY), datamodule=tiny_data(tmp_path))
     assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["global_step"] == 6
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch=0-step=4.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "epoch=0-step=4.ckpt",
+        "last.ckpt",
+    ]
 
 
 def test_unwritable_checkpoint_dir_fails_before_training(tmp_path: Path) -> None:
@@ -173,7 +199,12 @@ def test_unwritable_checkpoint_dir_fails_before_training(tmp_path: Path) -> None
 def _glowapp(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
-        [sys.executable, "-m", "glowapp.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "glowapp.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -213,7 +244,9 @@ def test_glowapp_help_lists_every_command() -> None:
         assert f"  {command} " in out.stdout
 
 
-@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs").glob("*.yaml") if "_" in p.stem))
+@pytest.mark.parametrize(
+    "config", sorted(p.name for p in (REPO / "configs").glob("*.yaml") if "_" in p.stem)
+)
 def test_every_config_parses(config: str) -> None:
     out = _glowapp("fit", "--config", f"configs/{config}", "--print_config", timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -20,4 +20,11 @@ from glowapp.callbacks.inpainting import InpaintingCallback
 from glowapp.callbacks.interpolation import InterpolationCallback
 from glowapp.callbacks.samples import ImageGridCallback, SampleGridCallback
 
-__all__ = ["EMA", "GlowCheckpoint", "ImageGridCallback", "InpaintingCallback", "InterpolationCallback", "SampleGridCallback"]
+__all__ = [
+    "EMA",
+    "GlowCheckpoint",
+    "ImageGridCallback",
+    "InpaintingCallback",
+    "InterpolationCallback",
+    "SampleGridCallback",
+]

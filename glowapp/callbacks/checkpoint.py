@@ -18,6 +18,10 @@ class GlowCheckpoint(ModelCheckpoint):
     """
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.save_last and self._last_global_step_saved != trainer.global_step and not trainer.sanity_checking:
+        if (
+            self.save_last
+            and self._last_global_step_saved != trainer.global_step
+            and not trainer.sanity_checking
+        ):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         super().on_train_end(trainer, pl_module)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import contextlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytorch_lightning as pl
@@ -47,12 +47,16 @@ class EMA(WeightAveraging):
 
     def decay_at(self, num_averaged: int) -> float:
         """The decay used by the update that follows ``num_averaged`` earlier ones."""
-        return min(self.decay, (1 + num_averaged) / (10 + num_averaged)) if self.warmup else self.decay
+        return (
+            min(self.decay, (1 + num_averaged) / (10 + num_averaged)) if self.warmup else self.decay
+        )
 
     def _average(self, average: Tensor, current: Tensor, num_averaged: Tensor) -> Tensor:
         if not average.is_floating_point():
             return current
-        return torch.lerp(average, current.to(average.dtype), 1.0 - self.decay_at(int(num_averaged)))
+        return torch.lerp(
+            average, current.to(average.dtype), 1.0 - self.decay_at(int(num_averaged))
+        )
 
     @contextmanager
     def averaged_weights(self, pl_module: pl.LightningModule) -> Iterator[None]:
@@ -69,7 +73,9 @@ class EMA(WeightAveraging):
             _clear_caches(pl_module)
 
 
-def averaged_weights(trainer: pl.Trainer, pl_module: pl.LightningModule) -> contextlib.AbstractContextManager[None]:
+def averaged_weights(
+    trainer: pl.Trainer, pl_module: pl.LightningModule
+) -> contextlib.AbstractContextManager[None]:
     """:meth:`EMA.averaged_weights` of the trainer's EMA callback, or a no-op without one."""
     for callback in trainer.callbacks:
         if isinstance(callback, EMA):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import gradio as gr
+from PIL import Image
 from rich.console import Console
 
 from glowapp.demo.examples import write_examples
@@ -68,9 +69,7 @@ def _upload(payload: dict[str, Any] | None) -> Upload | None:
 def _sample_tab(demo: Demo) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            temperature = gr.Slider(
-                0.0, MAX_TEMPERATURE, value=0.7, step=0.05, label="temperature"
-            )
+            temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.7, step=0.05, label="temperature")
             num = gr.Slider(1, MAX_SAMPLES, value=16, step=1, label="number of images")
             seed = gr.Number(0, precision=0, minimum=0, label="seed")
             button = gr.Button("Sample", variant="primary", elem_id="sample-button")
@@ -81,14 +80,15 @@ def _sample_tab(demo: Demo) -> None:
 
 def _interpolate_tab(demo: Demo, examples: Sequence[Path]) -> None:
     with gr.Row():
-        start = gr.Image(type="filepath", label="start", elem_id="interpolate-start")
-        end = gr.Image(type="filepath", label="end", elem_id="interpolate-end")
+        start = gr.Image(type="filepath", label="start", height=240, elem_id="interpolate-start")
+        end = gr.Image(type="filepath", label="end", height=240, elem_id="interpolate-end")
         with gr.Column():
             steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps (endpoints included)")
             mode = gr.Radio(list(INTERPOLATION_MODES), value="linear", label="path in latent space")
             button = gr.Button("Interpolate", variant="primary", elem_id="interpolate-button")
-    gr.Examples([[a, b] for a, b in zip(examples[0::2], examples[1::2])], [start, end])
     output = gr.Image(label="interpolation", format="png", elem_id="interpolate-output")
+    pairs = zip(examples[0::2], examples[1::2], strict=False)  # an odd one out is left out
+    gr.Examples([[str(a), str(b)] for a, b in pairs], [start, end], elem_id="interpolate-examples")
 
     def run(start: dict | None, end: dict | None, steps: float, mode: str) -> Any:
         return demo.interpolate(_upload(start), _upload(end), steps, mode)
@@ -101,11 +101,15 @@ def _inpaint_tab(demo: Demo, examples: Sequence[Path]) -> None:
         editor = gr.ImageEditor(
             type="filepath",
             format="png",
-            label="image: paint the region to fill",
-            sources=("upload", "clipboard"),
+            label="image at the model's resolution: paint the region to fill",
+            sources=("upload",),
             transforms=(),
             layers=False,
-            brush=gr.Brush(colors=[MASK_COLOR], color_mode="fixed"),
+            brush=gr.Brush(
+                default_size=max(1, demo.image_shape[1] // 14),
+                colors=[MASK_COLOR],
+                color_mode="fixed",
+            ),
             elem_id="inpaint-editor",
         )
         with gr.Column():
@@ -114,45 +118,61 @@ def _inpaint_tab(demo: Demo, examples: Sequence[Path]) -> None:
             )
             iterations = gr.Slider(0, MAX_ITERATIONS, value=300, step=10, label="iterations")
             button = gr.Button("Inpaint", variant="primary", elem_id="inpaint-button")
-    gr.Examples([[path] for path in examples], [editor])
     with gr.Row():
         masked = gr.Image(label="masked input", format="png", elem_id="inpaint-masked")
         completion = gr.Image(label="completion", format="png", elem_id="inpaint-completion")
         original = gr.Image(label="ground truth", format="png", elem_id="inpaint-original")
     summary = gr.Markdown(elem_id="inpaint-summary")
+    views = [demo.model_view(Upload(path, path.name)) for path in examples]
+    gr.Examples([[view] for view in views], [editor], elem_id="inpaint-examples")
+
+    def background(value: dict | None) -> Upload | None:
+        path = value["background"] if value else None
+        return Upload(Path(path), "the image") if path else None
+
+    def view(value: dict | None) -> Any:
+        image = background(value)
+        if image is None:
+            return gr.skip()
+        shown = demo.model_view(image)
+        with Image.open(image.path) as canvas:
+            # Already the model's size (an example, or a view just shown): keep the painting.
+            return gr.skip() if canvas.size == shown.size else shown
 
     def run(
-        value: dict | None, preset: str, iterations: float, progress: Any = gr.Progress()
+        value: dict | None,
+        preset: str,
+        iterations: float,
+        progress: Any = gr.Progress(),  # noqa: B008 (how Gradio hands a handler its progress bar)
     ) -> tuple[Any, ...]:
-        background = value["background"] if value else None
-        image = Upload(Path(background), "the image") if background else None
         layers = [Path(layer) for layer in value["layers"]] if value else []
         result = demo.inpaint(
-            image,
+            background(value),
             layers,
             preset,
             iterations,
-            progress=lambda k: progress((k, int(iterations)), desc="inpainting"),
+            progress=lambda k: progress((k, int(iterations)), desc="inpainting", unit="steps"),
         )
         return result.masked, result.completion, result.original, result.summary
 
-    button.click(
-        _shown(run), [editor, preset, iterations], [masked, completion, original, summary]
-    )
+    # An uploaded photo is replaced by the model's view of it, so that painted pixels are the
+    # model's pixels and the brush has a sensible size for every photo. (The editor also fires
+    # `upload` when an example is loaded.)
+    editor.upload(_shown(view), editor, editor, show_progress="hidden")
+    button.click(_shown(run), [editor, preset, iterations], [masked, completion, original, summary])
 
 
 def _score_tab(demo: Demo, examples: Sequence[Path]) -> None:
-    with gr.Row():
-        with gr.Column():
-            files = gr.File(file_count="multiple", label="images", elem_id="score-files")
-            button = gr.Button("Score", variant="primary", elem_id="score-button")
-        table = gr.Dataframe(
-            headers=["image", "bits/dim", "preprocessing"],
-            label="bits/dim at the bin centres (lower = more likely under the model)",
-            interactive=False,
-            elem_id="score-table",
-        )
-    gr.Examples([[list(map(str, examples))]], [files])
+    files = gr.File(file_count="multiple", label="images", elem_id="score-files")
+    button = gr.Button("Score", variant="primary", elem_id="score-button")
+    table = gr.Dataframe(
+        headers=["image", "bits/dim", "preprocessing"],
+        label="bits/dim at the bin centres (lower = more likely under the model)",
+        interactive=False,
+        column_widths=["30%", "15%", "55%"],
+        elem_id="score-table",
+    )
+    gr.Examples([[list(map(str, examples))]], [files], elem_id="score-examples")
 
     def run(payloads: list[dict] | None) -> list[list[Any]]:
         uploads = [upload for upload in map(_upload, payloads or []) if upload is not None]

@@ -5,7 +5,9 @@ with :func:`glowapp.data.load_image` (the CLI tools' loader) and enlarges the sm
 the screen. A :class:`Demo` holds only the loaded model, which every request shares read-only:
 the module stays in eval mode with gradients off for its parameters, and each request keeps
 its noise, images and results in local variables (seeded ``torch.Generator`` s inside
-:mod:`glowapp.generate`), so concurrent requests cannot mix their results.
+:mod:`glowapp.generate`), so concurrent requests cannot mix their results. No lock is needed:
+nothing writes to the module (the 1x1 convolutions' cached inverses are keyed by parameter
+versions and replaced whole), which ``tests/test_demo.py`` checks with concurrent requests.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ __all__ = [
     "Inpainted",
     "Score",
     "Upload",
+    "drawn_mask",
+    "read_upload",
 ]
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -107,12 +111,16 @@ class Score(NamedTuple):
     preprocessing: str
 
 
+def _number(name: str, value: float | None, low: float, high: float) -> float:
+    if value is None or not low <= value <= high:  # NaN fails the comparison too
+        raise DemoInputError(f"{name} must be between {low} and {high}, got {value}")
+    return float(value)
+
+
 def _integer(name: str, value: float | None, low: int, high: int) -> int:
-    if value is None or not float(value).is_integer():
+    if value is not None and not float(value).is_integer():
         raise DemoInputError(f"{name} must be a whole number, got {value}")
-    if not low <= value <= high:
-        raise DemoInputError(f"{name} must be between {low} and {high}, got {int(value)}")
-    return int(value)
+    return int(_number(name, value, low, high))
 
 
 def read_upload(upload: Upload, image_shape: tuple[int, int, int]) -> LoadedImage:
@@ -161,22 +169,23 @@ class Demo:
         """The model's ``(C, H, W)``."""
         return self.module.image_shape
 
-    def display(self, images: Sequence[Tensor], ncol: int) -> Image.Image:
+    def _display(self, images: Sequence[Tensor], ncol: int) -> Image.Image:
         """:func:`tile` the row blocks, enlarged by an integer factor for the screen."""
         grid = to_pil_image(tile(images, ncol))
         factor = max(1, DISPLAY_SIDE // self.image_shape[1])
         return grid.resize((grid.width * factor, grid.height * factor), Image.Resampling.NEAREST)
 
-    def sample(self, temperature: float, num: float, seed: float | None) -> Image.Image:
+    def model_view(self, image: Upload) -> Image.Image:
+        """``image`` as the model sees it (its channels and resolution): the canvas to paint on."""
+        return to_pil_image(read_upload(image, self.image_shape).image)
+
+    def sample(self, temperature: float | None, num: float, seed: float | None) -> Image.Image:
         """``num`` samples at ``temperature`` from ``seed``, as a grid ⌈√num⌉ images wide."""
-        if not 0.0 <= temperature <= MAX_TEMPERATURE:
-            raise DemoInputError(
-                f"temperature must be between 0 and {MAX_TEMPERATURE}, got {temperature}"
-            )
+        temperature = _number("temperature", temperature, 0.0, MAX_TEMPERATURE)
         num = _integer("number of images", num, 1, MAX_SAMPLES)
         seed = _integer("seed", seed, 0, 2**32 - 1)
         ncol = math.ceil(math.sqrt(num))
-        return self.display(sample_grid(self.module, [temperature], num, seed), ncol)
+        return self._display(sample_grid(self.module, [temperature], num, seed), ncol)
 
     def interpolate(
         self, start: Upload | None, end: Upload | None, steps: float, mode: str
@@ -186,9 +195,11 @@ class Demo:
             raise DemoInputError("upload two images (or pick an example pair) to interpolate")
         steps = _integer("steps", steps, 2, MAX_STEPS)
         if mode not in INTERPOLATION_MODES:
-            raise DemoInputError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
+            raise DemoInputError(
+                f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}"
+            )
         a, b = (read_upload(upload, self.image_shape).image[None] for upload in (start, end))
-        return self.display(interpolate(self.module, a, b, steps=steps, mode=mode), steps)
+        return self._display(interpolate(self.module, a, b, steps=steps, mode=mode), steps)
 
     def inpaint(
         self,
@@ -218,7 +229,7 @@ class Demo:
         result = inpaint(self.module, images, mask, iterations=iterations, progress=progress)
         before, after = log_prob_to_bits_per_dim(self.module, result.log_prob[[0, -1], 0]).tolist()
         masked, completion, original = (
-            self.display([row], 1) for row in inpainting_rows(images, mask, result)
+            self._display([row], 1) for row in inpainting_rows(images, mask, result)
         )
         summary = (
             f"{int(mask.sum())} of {mask.numel()} pixels filled in {iterations} iterations; "

@@ -13,7 +13,9 @@ from glowapp.flows.base import Bijection, at_least_float32, zero_logdet
 
 def random_orthogonal(num_channels: int, generator: torch.Generator | None = None) -> Tensor:
     """A random ``[C, C]`` orthogonal matrix (QR of a Gaussian matrix, sign-corrected)."""
-    q, r = torch.linalg.qr(torch.randn(num_channels, num_channels, generator=generator, dtype=torch.float64))
+    q, r = torch.linalg.qr(
+        torch.randn(num_channels, num_channels, generator=generator, dtype=torch.float64)
+    )
     return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
 
 
@@ -130,7 +132,9 @@ class InvConv1x1LU(InvertibleChannelMatrix):
         eye = torch.eye(self.log_s.shape[0], dtype=torch.float64, device=self.log_s.device)
         mask = self.lower_mask.double()
         lower = self.lower.double() * mask + eye
-        upper = self.upper.double() * mask.T + torch.diag(self.sign_s.double() * self.log_s.double().exp())
+        upper = self.upper.double() * mask.T + torch.diag(
+            self.sign_s.double() * self.log_s.double().exp()
+        )
         return self.perm.double() @ lower @ upper
 
     def log_abs_det(self) -> Tensor:

@@ -63,7 +63,9 @@ class AdditiveTransform(ElementwiseTransform):
 COUPLINGS = ("affine", "additive", "spline")
 
 
-def make_transform(kind: str, spline_bins: int = 8, spline_bound: float = 3.0) -> ElementwiseTransform:
+def make_transform(
+    kind: str, spline_bins: int = 8, spline_bound: float = 3.0
+) -> ElementwiseTransform:
     """The elementwise transform named ``kind``: ``"affine"``, ``"additive"`` or ``"spline"``.
 
     ``spline_bins`` and ``spline_bound`` are the :class:`RationalQuadraticSpline`'s ``K`` and

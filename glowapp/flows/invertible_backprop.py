@@ -21,7 +21,9 @@ from glowapp.flows.batchnorm import BatchNormFlow
 
 class _InvertibleSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, flow: FlowSequential, *params: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        ctx: Any, x: Tensor, flow: FlowSequential, *params: Tensor
+    ) -> tuple[Tensor, Tensor]:
         ctx.flow = flow
         ctx.autocast = (
             x.device.type,
@@ -44,10 +46,15 @@ class _InvertibleSequence(torch.autograd.Function):
                 x, _ = layer.inverse(y)
             x = x.detach().requires_grad_(True)
             params = [p for p in layer.parameters() if p.requires_grad]
-            with torch.enable_grad(), torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_on):
+            with (
+                torch.enable_grad(),
+                torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_on),
+            ):
                 y_again, logdet = layer(x)
             # Volume-preserving layers return a constant log-det: leave it out of the graph.
-            pairs = [(t, g) for t, g in ((y_again, grad_y), (logdet, grad_logdet)) if t.requires_grad]
+            pairs = [
+                (t, g) for t, g in ((y_again, grad_y), (logdet, grad_logdet)) if t.requires_grad
+            ]
             grads = torch.autograd.grad(
                 [t for t, _ in pairs], (x, *params), [g for _, g in pairs], allow_unused=True
             )

@@ -67,7 +67,9 @@ def quantize(images: Tensor, n_bits: int) -> Tensor:
             )
         pixels = (images.float() * 255.0).round()
     else:
-        raise TypeError(f"images must be uint8 (0..255) or float in [0, 1], got dtype {images.dtype}")
+        raise TypeError(
+            f"images must be uint8 (0..255) or float in [0, 1], got dtype {images.dtype}"
+        )
     return torch.div(pixels, 2 ** (8 - n_bits), rounding_mode="floor")
 
 
@@ -126,7 +128,11 @@ class LogitTransform(Bijection):
         p = torch.sigmoid(x)
         y = (p - self.alpha) / (1 - 2 * self.alpha)
         # log dp/dx = log p + log(1 − p) = −softplus(−x) − softplus(x)
-        ld = -torch.nn.functional.softplus(-x) - torch.nn.functional.softplus(x) - math.log(1 - 2 * self.alpha)
+        ld = (
+            -torch.nn.functional.softplus(-x)
+            - torch.nn.functional.softplus(x)
+            - math.log(1 - 2 * self.alpha)
+        )
         return y, ld.flatten(1).sum(dim=1)
 
 
@@ -152,7 +158,9 @@ class Preprocessor(Bijection):
         super().__init__()
         self.n_bits = check_n_bits(n_bits)
         self.logit_alpha = logit_alpha
-        self.transform: Bijection = CenterShift() if logit_alpha is None else LogitTransform(logit_alpha)
+        self.transform: Bijection = (
+            CenterShift() if logit_alpha is None else LogitTransform(logit_alpha)
+        )
 
     def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         return self.transform(y)

@@ -113,13 +113,19 @@ class MultiScaleFlow(nn.Module):
     def latent_shapes(self) -> list[tuple[int, int, int]]:
         """``[(C_i, H_i, W_i)]`` of every latent, finest first, coarsest (top) last."""
         h, w = self.image_size
-        return [(c, h // f, w // f) for c, f in zip(self._latent_channels, self._factors, strict=True)]
+        return [
+            (c, h // f, w // f) for c, f in zip(self._latent_channels, self._factors, strict=True)
+        ]
 
     def _check_input(self, x: Tensor) -> None:
         if x.ndim != 4:
-            raise ValueError(f"expected a batch [B, C, H, W], got a tensor of shape {tuple(x.shape)}")
+            raise ValueError(
+                f"expected a batch [B, C, H, W], got a tensor of shape {tuple(x.shape)}"
+            )
         if x.shape[1] != self.in_channels:
-            raise ValueError(f"model expects {self.in_channels} channels, got {x.shape[1]} (input shape {tuple(x.shape)})")
+            raise ValueError(
+                f"model expects {self.in_channels} channels, got {x.shape[1]} (input shape {tuple(x.shape)})"
+            )
         h, w = x.shape[2], x.shape[3]
         if self.has_image_size:
             if (h, w) != self.image_size:
@@ -186,7 +192,9 @@ class MultiScaleFlow(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """:meth:`decode` plus ``log|det ∂x/∂(ε_1..ε_L)|`` ``[B]``."""
         if len(latents) != len(self.levels):
-            raise ValueError(f"expected {len(self.levels)} latents (one per level), got {len(latents)}")
+            raise ValueError(
+                f"expected {len(self.levels)} latents (one per level), got {len(latents)}"
+            )
         h, logdet = self.top.inverse(latents[-1], self.check_labels(y, latents[-1].shape[0]))
         dtype = next(self.parameters()).dtype
         h = h.to(dtype)
@@ -240,7 +248,9 @@ class MultiScaleFlow(nn.Module):
         # With a (CPU) generator, draw on the CPU so the same seed gives the same samples anywhere.
         return [
             temperature
-            * torch.randn(n, *shape, generator=generator, device=None if generator else device).to(device)
+            * torch.randn(n, *shape, generator=generator, device=None if generator else device).to(
+                device
+            )
             for shape in self.latent_shapes()
         ]
 

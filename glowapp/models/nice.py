@@ -43,7 +43,8 @@ class NICE(MultiScaleFlow):
         if couplings < 1:
             raise ValueError(f"couplings must be >= 1, got {couplings}")
         layers = [
-            CheckerboardCoupling(in_channels, hidden, "additive", parity=k, blocks=blocks) for k in range(couplings)
+            CheckerboardCoupling(in_channels, hidden, "additive", parity=k, blocks=blocks)
+            for k in range(couplings)
         ]
         flow = FlowSequential([*layers, DiagonalScaling((in_channels, h, w))])
         super().__init__(in_channels, [flow], [in_channels], [0], (h, w), num_classes=num_classes)
