@@ -251,3 +251,30 @@ def test_every_config_parses(config: str) -> None:
     out = _glowapp("fit", "--config", f"configs/{config}", "--print_config", timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "class_path" in out.stdout
+
+
+def test_wandb_logger_goes_offline_without_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No API key, no netrc, no WANDB_MODE: the run is written offline, nothing asks for an account."""
+    from glowapp.loggers import WandbLogger
+
+    for name in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = WandbLogger(save_dir=str(tmp_path), project="glowapp")
+    assert logger._offline
+    pl.seed_everything(0)
+    t = trainer(
+        tmp_path,
+        max_steps=2,
+        logger=logger,
+        limit_val_batches=1,
+        val_check_interval=2,
+        enable_checkpointing=False,
+    )
+    t.fit(GlowModule(**TINY), datamodule=tiny_data(tmp_path))
+    logger.experiment.finish()
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].glob("*.wandb"))
