@@ -14,7 +14,7 @@ from glowapp import GlowModule
 
 pytestmark = pytest.mark.slow
 
-STEPS = 250
+STEPS = 200
 TEST_IMAGES = 1000
 
 
@@ -37,7 +37,7 @@ def test_quickstart_config_learns_on_real_fashion_mnist(tmp_path: Path) -> None:
         "--data.init_args.val_limit", "256",
         "--trainer.max_steps", str(STEPS), "--trainer.max_time", "00:00:02:00",
         "--trainer.val_check_interval", str(STEPS),
-        cwd=tmp_path, timeout=400,
+        cwd=tmp_path, timeout=400, threads=1,
     )  # fmt: skip
     assert fit.returncode == 0, fit.stderr[-3000:]
     last = tmp_path / "checkpoints" / "glow_fashion_mnist" / "last.ckpt"
@@ -59,7 +59,8 @@ def test_quickstart_config_learns_on_real_fashion_mnist(tmp_path: Path) -> None:
     start, end = mean_bits_per_dim(untrained, images), mean_bits_per_dim(trained, images)
     steps = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
     print(f"test bits/dim {start:.3f} -> {end:.3f} after {steps} steps")
-    # Measured (quiet 2-core machine): 7.6 at initialisation; 275 steps reach 4.9 on 2,000 test images.
+    # One thread: immune to the many-fold slowdown of oversubscribed OpenMP threads when the
+    # machine is shared. Measured on 1,000 test images: 7.59 -> 5.12 after 200 steps (~1 min).
     assert steps >= 150, f"only {steps} of {STEPS} steps in 2 minutes: is the machine busy?"
     assert start > 7.0
     assert end < 5.6 and start - end > 1.5

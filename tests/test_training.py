@@ -67,7 +67,8 @@ def test_fit_learns_and_logs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
 def test_mixed_precision_fit_has_finite_loss(tmp_path: Path, precision: str) -> None:
-    """The CPU twins of GPU mixed precision (16-mixed adds a GradScaler on CUDA only)."""
+    """The CPU twins of GPU mixed precision: a 16-mixed config runs on a CPU too (Lightning
+    falls back to bf16 autocast there; on CUDA it uses float16 with a GradScaler)."""
     pl.seed_everything(0)
     module = GlowModule(**TINY)
     t = trainer(
@@ -196,8 +197,12 @@ def test_unwritable_checkpoint_dir_fails_before_training(tmp_path: Path) -> None
     assert module.global_step == 0
 
 
-def _glowapp(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+def _glowapp(
+    *args: str, cwd: Path = REPO, timeout: int = 300, threads: int | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
+    if threads is not None:  # torch reads it at start-up
+        env["OMP_NUM_THREADS"] = str(threads)
     return subprocess.run(
         [sys.executable, "-m", "glowapp.cli", *args],
         cwd=cwd,
