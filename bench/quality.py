@@ -35,7 +35,6 @@ import os
 import platform
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +44,7 @@ from pytorch_lightning.callbacks import Callback
 from rich.console import Console
 from rich.table import Table
 
-from glowapp.cli import GlowCLI
-from glowapp.data import ImageDataModule
+from glowapp.cli import GlowCLI, instantiate
 from glowapp.module import GlowModule
 
 SCHEMA_VERSION = 1
@@ -213,18 +211,7 @@ def build(args: argparse.Namespace, overrides: list[str]) -> GlowCLI:
     cli_args += ["--trainer.default_root_dir", str(args.workdir)]
     if args.test_limit is not None:
         cli_args += ["--data.init_args.test_limit", str(args.test_limit)]
-    with warnings.catch_warnings():
-        # LightningCLI warns when given args while sys.argv has some (ours, parsed above).
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return GlowCLI(
-            GlowModule,
-            ImageDataModule,
-            subclass_mode_data=True,
-            args=cli_args,
-            run=False,
-            save_config_callback=None,
-            auto_configure_optimizers=False,
-        )
+    return instantiate(cli_args)
 
 
 def evaluate(

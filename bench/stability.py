@@ -20,7 +20,6 @@ skipped step, drift ≥ 1e-3 or a non-finite sample), so it can gate a release.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import platform
@@ -31,12 +30,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import yaml
 from pytorch_lightning.callbacks import Callback
 from rich.console import Console
 from rich.table import Table
 
 from glowapp import GlowModule
+from glowapp.cli import instantiate
 
 REPO = Path(__file__).resolve().parents[1]
 DRIFT_LIMIT = 1e-3
@@ -54,23 +53,22 @@ class LossRecorder(Callback):
 
 
 def build(
-    config: Path, overrides: dict[str, Any], data_root: str | None
-) -> tuple[GlowModule, pl.LightningDataModule, dict]:
-    """The module and DataModule a ``glowapp fit --config`` of ``config`` would build."""
-    spec = yaml.safe_load(config.read_text())
-    data_spec = spec["data"]
-    module_name, class_name = data_spec["class_path"].rsplit(".", 1)
-    data_args = dict(data_spec.get("init_args", {}))
-    if data_root is not None:
-        data_args["root"] = data_root
-    data_args.update(overrides.get("data", {}))
-    datamodule = getattr(importlib.import_module(module_name), class_name)(**data_args)
-    model_args = {
-        **spec.get("model", {}),
-        **overrides.get("model", {}),
-        "image_shape": datamodule.image_shape,
-    }
-    return GlowModule(**model_args), datamodule, spec.get("trainer", {})
+    config: Path, overrides: list[str]
+) -> tuple[GlowModule, pl.LightningDataModule, float | None]:
+    """The module and DataModule ``glowapp fit --config CONFIG OVERRIDES`` would build, and the
+    config's gradient clipping (read exactly as the CLI reads it)."""
+    cli = instantiate(
+        [
+            "--config",
+            str(config),
+            *overrides,
+            "--trainer.logger",
+            "false",
+            "--trainer.callbacks",
+            "[]",
+        ]
+    )
+    return cli.model, cli.datamodule, cli.trainer.gradient_clip_val
 
 
 def measure(
@@ -115,19 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    overrides: dict[str, Any] = {}
+    overrides = ["--data.init_args.root", args.data_root] if args.data_root else []
     if args.quick:
         args.steps, args.test_images, args.samples = 30, 64, 64
-        overrides = {
-            "model": {"steps": 2, "hidden": 16},
-            "data": {"train_limit": 512, "test_limit": 64},
-        }
+        overrides += ["--model.steps", "2", "--model.hidden", "16"]
+        overrides += ["--data.init_args.train_limit", "512", "--data.init_args.test_limit", "64"]
     pl.seed_everything(0, verbose=False)
-    module, datamodule, trainer_spec = build(args.config, overrides, args.data_root)
+    module, datamodule, gradient_clip_val = build(args.config, overrides)
     recorder = LossRecorder()
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, precision=args.precision, max_steps=args.steps, max_epochs=-1,
-        gradient_clip_val=trainer_spec.get("gradient_clip_val"), limit_val_batches=0, logger=False,
+        gradient_clip_val=gradient_clip_val, limit_val_batches=0, logger=False,
         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False, callbacks=[recorder],
     )  # fmt: skip
     start = time.perf_counter()

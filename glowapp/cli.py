@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.cli import LightningCLI
@@ -63,6 +64,29 @@ def run_lightning(args: list[str]) -> None:
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )
+
+
+def instantiate(args: list[str]) -> GlowCLI:
+    """The module, DataModule and trainer that ``glowapp fit ARGS`` would build, without running.
+
+    ``args`` are what follows ``fit`` on the command line (``--config``, dotted overrides). Used
+    by the scripts under ``bench/``, so they read configs exactly as the CLI does.
+    """
+    from glowapp.data import ImageDataModule
+    from glowapp.module import GlowModule
+
+    with warnings.catch_warnings():
+        # LightningCLI warns when given args while sys.argv has some (the caller's own).
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return GlowCLI(
+            GlowModule,
+            ImageDataModule,
+            subclass_mode_data=True,
+            args=args,
+            run=False,
+            save_config_callback=None,
+            auto_configure_optimizers=False,
+        )
 
 
 #: Errors that come from what the user asked for (bad input, config or files): one line, exit 1.

@@ -35,6 +35,15 @@ def expected_average(states: list[dict[str, torch.Tensor]], ema: EMA) -> dict[st
     return average
 
 
+def assert_is_average(
+    state: dict[str, torch.Tensor], states: list[dict[str, torch.Tensor]], ema: EMA
+) -> None:
+    """``state`` is the EMA of the recorded ``states`` (to float32 rounding)."""
+    expected = expected_average(states, ema)
+    for key, value in state.items():
+        torch.testing.assert_close(value, expected[key], rtol=1e-6, atol=1e-7, msg=key)
+
+
 def test_rejects_a_bad_decay() -> None:
     with pytest.raises(ValueError, match="decay"):
         EMA(decay=1.0)
@@ -62,9 +71,7 @@ def test_checkpoint_holds_the_exact_average_and_resume_continues(
     path = tmp_path / "ema.ckpt"
     checkpoint = torch.load(path, weights_only=False)
 
-    expected = expected_average(record.states, ema)
-    for key, value in checkpoint["state_dict"].items():
-        torch.testing.assert_close(value, expected[key], rtol=1e-6, atol=1e-7, msg=key)
+    assert_is_average(checkpoint["state_dict"], record.states, ema)
     # Constant buffers bit-exact, flags copied, live weights kept for resuming.
     assert all(bool(v) for k, v in checkpoint["state_dict"].items() if k.endswith("initialized"))
     for key in (
@@ -117,9 +124,7 @@ def test_validation_uses_the_averaged_weights(tmp_path: Path) -> None:
         callbacks=[ema, record, snapshot],
     )
     t.fit(module, datamodule=tiny_data(tmp_path))
-    expected = expected_average(record.states, ema)
-    for key, value in snapshot.state.items():
-        torch.testing.assert_close(value, expected[key], rtol=1e-6, atol=1e-7, msg=key)
+    assert_is_average(snapshot.state, record.states, ema)
 
 
 def test_image_callbacks_render_with_the_averaged_weights(tmp_path: Path) -> None:
@@ -144,6 +149,4 @@ def test_image_callbacks_render_with_the_averaged_weights(tmp_path: Path) -> Non
         callbacks=[ema, record, probe],
     )
     t.fit(module, datamodule=tiny_data(tmp_path))
-    expected = expected_average(record.states, ema)
-    for key, value in probe.state.items():
-        torch.testing.assert_close(value, expected[key], rtol=1e-6, atol=1e-7, msg=key)
+    assert_is_average(probe.state, record.states, ema)
