@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import Any
 
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.cli import LightningCLI
@@ -52,18 +53,8 @@ def _top_level_help() -> str:
 
 
 def run_lightning(args: list[str]) -> None:
-    """Run a LightningCLI subcommand with glowapp's module and DataModules."""
-    from glowapp.data import ImageDataModule
-    from glowapp.module import GlowModule
-
-    GlowCLI(
-        GlowModule,
-        ImageDataModule,
-        subclass_mode_data=True,
-        args=args,
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-    )
+    """Run a LightningCLI subcommand (``args[0]``: fit, validate or test) with glowapp's classes."""
+    _glow_cli(args, save_config_kwargs={"overwrite": True})
 
 
 def instantiate(args: list[str]) -> GlowCLI:
@@ -72,20 +63,24 @@ def instantiate(args: list[str]) -> GlowCLI:
     ``args`` are what follows ``fit`` on the command line (``--config``, dotted overrides). Used
     by the scripts under ``bench/``, so they read configs exactly as the CLI does.
     """
+    return _glow_cli(args, run=False, save_config_callback=None)
+
+
+def _glow_cli(args: list[str], **kwargs: Any) -> GlowCLI:
     from glowapp.data import ImageDataModule
     from glowapp.module import GlowModule
 
     with warnings.catch_warnings():
-        # LightningCLI warns when given args while sys.argv has some (the caller's own).
+        # LightningCLI warns when it is given args while sys.argv has some too: here sys.argv is
+        # the console script's own command line (or a bench script's), which args replaces.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         return GlowCLI(
             GlowModule,
             ImageDataModule,
             subclass_mode_data=True,
             args=args,
-            run=False,
-            save_config_callback=None,
             auto_configure_optimizers=False,
+            **kwargs,
         )
 
 
