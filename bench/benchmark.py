@@ -10,7 +10,7 @@ For each it measures (median over ``--repeats`` timed repeats after ``--warmup``
 
 * training throughput: the computation of ``GlowModule``'s training step without Lightning —
   dequantise uint8 images → preprocess (``x = y − ½``) → ``log_prob`` → bits/dim → mean →
-  backward → Adam step — in images/s; also with ``memory_saving=True``;
+  backward → (fused) Adam step — in images/s; also with ``memory_saving=True``;
 * log-likelihood evaluation throughput (``eval()``, ``no_grad``, dequantise → bits/dim);
 * sampling throughput at temperature 0.7 (``eval()``, ``no_grad``, latents → decode → images);
 * peak memory: the peak RSS (``ru_maxrss``) of a fresh spawned process per measurement, and that
@@ -18,7 +18,12 @@ For each it measures (median over ``--repeats`` timed repeats after ``--warmup``
 * parameter count, forward FLOPs per image (``FlopCounterMode`` on the log-likelihood forward),
   and the achieved eval FLOP/s as a fraction of a float32 matmul's FLOP/s in the same run;
 * bits/dim agreement of every optimisation option measured (memory-saving backprop,
-  channels-last, ``torch.compile``) with the plain model on a fixed batch.
+  channels-last, ``torch.compile``) with the plain NCHW model on a fixed batch.
+
+The headline figures are glowapp's defaults, as ``glowapp fit`` runs them: channels-last
+activations (``GlowModule(channels_last=True)``) and glibc's allocator tuned by
+:func:`glowapp.runtime.tune_malloc`. The ablations time each default turned off in the same run
+(``nchw``, ``glibc_malloc``), so its speed-up is a ratio of two measurements taken side by side.
 
 Plus peak training memory against depth (``--memory-depths``, config S shapes) with and without
 memory-saving backprop, and with ``--profile`` the top ops by self CPU time.
@@ -51,6 +56,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from glowapp.flows.preprocess import Preprocessor
 from glowapp.models import Glow
+from glowapp.module import make_adam
+from glowapp.runtime import tune_malloc
 
 SCHEMA_VERSION = 1
 TEMPERATURE = 0.7
@@ -97,7 +104,6 @@ TARGET = {
     "C": {"train": 47.0, "eval": 205.0, "sample": 185.0},
 }
 MODES = ("train", "eval", "sample")
-MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": str(2**30), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
 
 
 # ---- machine information -------------------------------------------------------------------
@@ -218,7 +224,10 @@ def ru_maxrss_bytes() -> int:
 
 
 # ---- the computation users run ---------------------------------------------------------------
-def build(cfg: Config, memory_saving: bool = False, seed: int = 0) -> tuple[Glow, Preprocessor]:
+def build(
+    cfg: Config, memory_saving: bool = False, channels_last: bool = True, seed: int = 0
+) -> tuple[Glow, Preprocessor]:
+    """The Glow of ``cfg`` as ``GlowModule`` builds it (channels-last unless told otherwise)."""
     torch.manual_seed(seed)
     model = Glow(
         cfg.channels,
@@ -230,6 +239,7 @@ def build(cfg: Config, memory_saving: bool = False, seed: int = 0) -> tuple[Glow
         image_size=cfg.size,
         memory_saving=memory_saving,
     )
+    model.use_channels_last(channels_last)
     return model, Preprocessor(n_bits=N_BITS, logit_alpha=None)
 
 
@@ -240,7 +250,7 @@ def make_images(cfg: Config, seed: int = 0) -> torch.Tensor:
 
 
 class Runner:
-    """The train / eval / sample computations of one model, optionally compiled or channels-last.
+    """The train / eval / sample computations of one model, optionally compiled.
 
     ``bits_per_dim`` is ``GlowModule.bits_per_dim``: dequantise (eager: it draws from a
     generator) → ``preprocess`` + ``flow.log_prob`` + bits/dim (the part ``torch.compile`` sees).
@@ -252,13 +262,9 @@ class Runner:
         model: Glow,
         pre: Preprocessor,
         images: torch.Tensor,
-        channels_last: bool = False,
         compile: bool = False,
     ) -> None:
         self.cfg, self.model, self.pre, self.images = cfg, model, pre, images
-        self.channels_last = channels_last
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
         self.generator = torch.Generator().manual_seed(1)
         self.optimizer: torch.optim.Optimizer | None = None
         num_dims = cfg.num_dims
@@ -273,13 +279,10 @@ class Runner:
             self._score = torch.compile(score)
             self._decode = torch.compile(model.decode)
 
-    def _layout(self, t: torch.Tensor) -> torch.Tensor:
-        return t.contiguous(memory_format=torch.channels_last) if self.channels_last else t
-
     def bits_per_dim(self, images: torch.Tensor | None = None, noise: bool = True) -> torch.Tensor:
         images = self.images if images is None else images
         y = self.pre.dequantize(images, noise=noise, generator=self.generator)
-        return self._score(self._layout(y))
+        return self._score(y)
 
     def init_actnorm(self) -> None:
         """ActNorm's data-dependent initialisation (the first training forward does it)."""
@@ -289,7 +292,7 @@ class Runner:
 
     def train_step(self) -> float:
         if self.optimizer is None:
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR)
+            self.optimizer = make_adam(self.model.parameters(), lr=LR)
         self.model.train()
         loss = self.bits_per_dim().mean()
         # Lightning's order: training_step, zero_grad, backward, optimizer step.
@@ -307,7 +310,7 @@ class Runner:
         self.model.eval()
         with torch.no_grad():
             latents = self.model.sample_latents(self.cfg.batch, TEMPERATURE, self.generator)
-            x = self._decode([self._layout(z) for z in latents])
+            x = self._decode(latents)
             return self.pre.to_images(x)
 
     def step(self, mode: str) -> Any:
@@ -438,6 +441,9 @@ def run_fresh(
 
 
 def _child_setup(spec: dict[str, Any]) -> Config:
+    """Threads, and glowapp's allocator tuning unless the spec turns it off (a fresh process)."""
+    if spec.get("tune_malloc", True):
+        tune_malloc()
     torch.set_num_threads(spec["threads"])
     return Config(**spec["config"])
 
@@ -449,16 +455,15 @@ def timing_child(spec: dict[str, Any]) -> dict[str, Any]:
 
         torch._inductor.config.force_disable_caches = True  # time a cold compile
     cfg = _child_setup(spec)
-    model, pre = build(cfg, memory_saving=spec.get("memory_saving", False))
-    runner = Runner(
+    model, pre = build(
         cfg,
-        model,
-        pre,
-        make_images(cfg),
-        channels_last=spec.get("channels_last", False),
-        compile=spec.get("compile", False),
+        memory_saving=spec.get("memory_saving", False),
+        channels_last=spec.get("channels_last", True),
     )
-    out: dict[str, Any] = {}
+    runner = Runner(cfg, model, pre, make_images(cfg), compile=spec.get("compile", False))
+    out: dict[str, Any] = {
+        "malloc_tuned": tune_malloc() if spec.get("tune_malloc", True) else False
+    }
     try:
         runner.init_actnorm()
         for mode in spec["modes"]:
@@ -500,7 +505,7 @@ def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
     model, pre = build(cfg, memory_saving=spec["memory_saving"])
     runner = Runner(cfg, model, pre, make_images(cfg))
     if spec["mode"] == "train":
-        runner.optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+        runner.optimizer = make_adam(model.parameters(), lr=LR)
     startup_peak = proc_status_bytes("VmHWM")
     malloc_trim()
     baseline = proc_status_bytes("VmRSS")
@@ -561,9 +566,10 @@ def equivalence(cfg: Config, options: list[str]) -> dict[str, Any]:
     """max |Δ bits/dim| (and gradients) of each option against the plain model, same weights and batch.
 
     Bin-centre dequantisation (no noise), ActNorm initialised, parameters perturbed. Training-mode
-    bits/dim with gradients (where memory-saving backprop is active) and eval-mode bits/dim.
+    bits/dim with gradients (where memory-saving backprop is active) and eval-mode bits/dim. The
+    reference is the plain contiguous (NCHW) model; each option is applied alone.
     """
-    model, pre = build(cfg)
+    model, pre = build(cfg, channels_last=False)
     images = make_images(cfg, seed=7)
     Runner(cfg, model, pre, images).init_actnorm()
     perturb_(model)
@@ -590,7 +596,7 @@ def equivalence(cfg: Config, options: list[str]) -> dict[str, Any]:
                 m.memory_saving = True
                 runner = Runner(cfg, m, pre, images)
             elif option == "channels_last":
-                runner = Runner(cfg, m, pre, images, channels_last=True)
+                runner = Runner(cfg, m.use_channels_last(True), pre, images)
             elif option == "compile":
                 runner = Runner(cfg, m, pre, images, compile=True)
             else:
@@ -674,16 +680,19 @@ def static_info(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-VARIANTS = {  # name -> (Runner/build options, modes timed)
+VARIANTS = {  # name -> (spec options, modes timed); "plain" = glowapp's defaults
     "plain": ({}, MODES),
     "memory_saving": ({"memory_saving": True}, ("train",)),
-    "channels_last": ({"channels_last": True}, MODES),
+    "nchw": ({"channels_last": False}, MODES),
+    "glibc_malloc": ({"tune_malloc": False}, MODES),
     "compile": ({"compile": True}, MODES),
 }
+#: Ablation variant -> the default it turns off (its speed-up is plain ÷ variant).
+ABLATIONS = {"nchw": "channels_last", "glibc_malloc": "malloc_tuning"}
 
 
 def timing_specs(configs: list[Config], args: argparse.Namespace) -> list[dict[str, Any]]:
-    variants = ["plain", "memory_saving"] + (["channels_last"] if args.channels_last else [])
+    variants = ["plain", "memory_saving"] + ([] if args.no_ablations else list(ABLATIONS))
     variants += ["compile"] if args.compile else []
     specs = []
     for cfg in configs:
@@ -718,13 +727,15 @@ def collect_timings(
     for spec, out in zip(specs, results, strict=True):
         r = report["configs"][spec["config"]["name"]]
         variant = spec["variant"]
+        option = ABLATIONS.get(variant, variant)
         if "error" in out:
             r.setdefault("errors", {})[variant] = out["error"]
-            if variant in ("compile", "channels_last"):
-                r.setdefault(variant, {})["error"] = out["error"]
-                r[variant]["traceback"] = out.get("traceback", "")
+            if variant != "plain" and variant != "memory_saving":
+                r.setdefault(option, {})["error"] = out["error"]
+                r[option]["traceback"] = out.get("traceback", "")
             continue
         if variant == "plain":
+            r["malloc_tuned"] = out["malloc_tuned"]
             for mode in spec["modes"]:
                 r[mode] = out[mode]
         elif variant == "memory_saving":
@@ -737,7 +748,7 @@ def collect_timings(
                     "unique_graphs": out.get("unique_graphs"),
                 }
         else:
-            r.setdefault(variant, {}).update(out)
+            r.setdefault(option, {}).update(out)
 
 
 def derive(name: str, r: dict[str, Any], matmul_flops_per_s: float) -> None:
@@ -758,11 +769,18 @@ def derive(name: str, r: dict[str, Any], matmul_flops_per_s: float) -> None:
         r["memory_saving_train_speed_ratio"] = (
             r["train_memory_saving"]["images_per_s"] / r["train"]["images_per_s"]
         )
-    for variant in ("channels_last", "compile"):
-        v = r.get(variant)
+    for option in ("channels_last", "malloc_tuning", "compile"):
+        v = r.get(option)
         if v and "error" not in v:
+            # Ablations: the default's speed over the default turned off; compile: over the default.
             v["speedup"] = {
-                m: v[m]["images_per_s"] / r[m]["images_per_s"] for m in MODES if m in v and m in r
+                m: (
+                    r[m]["images_per_s"] / v[m]["images_per_s"]
+                    if option in ABLATIONS.values()
+                    else v[m]["images_per_s"] / r[m]["images_per_s"]
+                )
+                for m in MODES
+                if m in v and m in r
             }
 
 
@@ -855,7 +873,7 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(
         f"float32 matmul {report['matmul']['n']}², median: {report['matmul']['flops_per_s'] / 1e9:.1f} GFLOP/s "
         f"at the start, {report['matmul_end']['flops_per_s'] / 1e9:.1f} at the end (the higher is the "
-        f"reference); malloc env: {report['malloc_env']}"
+        f"reference); defaults timed: channels-last, malloc tuned ({report['malloc_tuning']})"
     )
     t = Table(
         title="Throughput, images/s (median). ×N = ratio to the best reference; ✓/✗ = target met"
@@ -928,7 +946,8 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(t)
 
     t = Table(
-        title="Options: speed over the plain model, and max |Δ bits/dim| (train and eval) on a fixed batch"
+        title="Options: speed-up (defaults: with ÷ without, in the same run; others: ÷ defaults), "
+        "and max |Δ bits/dim| (train and eval) against the plain NCHW model on a fixed batch"
     )
     for col in (
         "cfg",
@@ -953,7 +972,7 @@ def print_report(report: dict[str, Any]) -> None:
             "-",
             *eq_cells(eq, "memory_saving"),
         )
-        for option in ("channels_last", "compile"):
+        for option in ("channels_last", "malloc_tuning", "compile"):
             v = r.get(option)
             if v is None:
                 if option in eq:
@@ -1064,7 +1083,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also measure torch.compile (compile time, speed, bits/dim)",
     )
     p.add_argument(
-        "--channels-last", action="store_true", help="also measure channels_last memory format"
+        "--no-ablations",
+        action="store_true",
+        help="skip timing glowapp's defaults turned off (NCHW layout, glibc's default malloc)",
     )
     p.add_argument(
         "--profile",
@@ -1091,11 +1112,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="timing processes run at once (keep 1 for real measurements)",
     )
-    p.add_argument(
-        "--tune-malloc",
-        action="store_true",
-        help="run the measurement processes with MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ set (glibc keeps freed memory instead of page-faulting it back every step)",
-    )
     p.add_argument("--no-table", action="store_true", help="skip the printed tables (JSON only)")
     args = p.parse_args(argv)
     if args.repeats is None:
@@ -1118,8 +1134,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.tune_malloc:  # read by glibc at start-up: applies to the spawned measurement processes
-        os.environ.update(MALLOC_TUNING)
     table = QUICK_CONFIGS if args.quick else CONFIGS
     configs = [table[name] for name in args.configs]
     started = time.time()
@@ -1128,7 +1142,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quick": args.quick,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": machine_info(args.threads),
-        "malloc_env": {k: os.environ.get(k) for k in MALLOC_TUNING},
+        "malloc_tuning": "mallopt: mmap threshold 32 MiB, trim threshold 1 GiB (glowapp.runtime)",
         "load_average_start": load_average(),
         "started_unix": started,
         "temperature": TEMPERATURE,

@@ -15,6 +15,7 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.cli import LightningCLI
 
 from glowapp.checkpointing import check_checkpoint_file
+from glowapp.runtime import tune_malloc
 
 LIGHTNING_COMMANDS = {
     "fit": "train a flow (configs/*.yaml; every option overridable, e.g. --trainer.devices 2)",
@@ -99,9 +100,12 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage errors exit 2 (argparse/jsonargparse); failures caused by the input (files, data,
     configuration values, checkpoints) print one ``glowapp: error: ...`` line and exit 1. Set
-    ``GLOWAPP_DEBUG=1`` to see the full traceback instead.
+    ``GLOWAPP_DEBUG=1`` to see the full traceback instead. glibc's allocator is tuned for
+    training first (:func:`glowapp.runtime.tune_malloc`; ``GLOWAPP_TUNE_MALLOC=0`` turns it off).
     """
     from glowapp.data import DatasetNotFoundError
+
+    tune_malloc()
 
     try:
         return _dispatch(sys.argv[1:] if argv is None else list(argv))

@@ -289,6 +289,11 @@ def interpolate(
     interpolated on its flattened vector (``linear`` or ``spherical``), and the path decoded.
     Returns ``[P, steps, C, H, W]`` in ``[0, 1]``; the first and last columns are the decoded
     endpoints, which reproduce the inputs exactly up to the model's quantisation.
+
+    Class-conditional models: every image is encoded and decoded with the same label (class 0).
+    Only the top latent depends on it, as ``ε_L = (h_L − μ(y)) / σ(y)`` of the label-free top
+    activation ``h_L``, so the endpoints are exact and a linear path in ``ε_L`` is the linear
+    path in ``h_L`` whichever label is used.
     """
     if mode not in INTERPOLATION_MODES:
         raise ValueError(f"mode must be one of {INTERPOLATION_MODES}, got {mode!r}")
@@ -299,11 +304,15 @@ def interpolate(
             f"image batches differ in shape: {tuple(images_a.shape)} vs {tuple(images_b.shape)}"
         )
     t = torch.linspace(0.0, 1.0, steps)
+    n = images_a.shape[0]
+    same_label = torch.zeros(n, dtype=torch.long) if module.flow.num_classes else None
     latents = []
-    for za, zb in zip(module.encode(images_a), module.encode(images_b), strict=True):
+    ends = (module.encode(images_a, labels=same_label), module.encode(images_b, labels=same_label))
+    for za, zb in zip(*ends, strict=True):
         mixed = _mix(za.flatten(1), zb.flatten(1), t, mode)  # [P, S, D]
         latents.append(mixed.reshape(-1, *za.shape[1:]))
-    images = module.decode(latents)
+    path_labels = None if same_label is None else same_label.repeat_interleave(steps)
+    images = module.decode(latents, path_labels)
     return images.reshape(-1, steps, *images.shape[1:])
 
 

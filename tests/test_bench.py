@@ -1,7 +1,8 @@
 """Smoke test of the performance benchmark: ``bench/benchmark.py --quick`` runs end to end.
 
 It checks that the JSON report has every field, with positive numbers, and that the optimisation
-options (memory-saving backprop, channels-last) leave bits/dim unchanged. No timing assertions:
+options (memory-saving backprop, channels-last) leave bits/dim unchanged and that the defaults
+are timed against their ablations. No timing assertions:
 ``--quick`` uses tiny models and is not a measurement.
 """
 
@@ -118,3 +119,16 @@ def test_options_leave_bits_per_dim_unchanged(
     assert result["max_abs_bpd_diff"] < 1e-4
     assert result["max_abs_bpd_diff_train"] < 1e-4 and result["max_abs_bpd_diff_eval"] < 1e-4
     assert result["max_rel_grad_diff"] < 1e-3
+
+
+@pytest.mark.parametrize("name", ["S", "C"])
+def test_defaults_are_timed_against_their_ablations(report: dict[str, Any], name: str) -> None:
+    """The headline runs glowapp's defaults (tuned malloc on Linux); each default is also timed off."""
+    r = report["configs"][name]
+    assert r["malloc_tuned"] is sys.platform.startswith("linux")
+    for option in ("channels_last", "malloc_tuning"):
+        assert "error" not in r[option], r[option]
+        for mode in MODES:
+            assert positive(r[option][mode]["images_per_s"])
+            assert positive(r[option]["speedup"][mode])
+    assert r["malloc_tuning"]["malloc_tuned"] is False

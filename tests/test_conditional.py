@@ -15,7 +15,7 @@ from torch import Tensor
 from glowapp import GlowModule
 from glowapp.cli import main
 from glowapp.data import FashionMNISTDataModule
-from glowapp.generate import class_labels, sample_grid
+from glowapp.generate import class_labels, interpolate, sample_grid
 from glowapp.models import Glow
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -205,3 +205,31 @@ def test_sample_grid_labels(conditional_checkpoint: tuple[Path, dict]) -> None:
     assert torch.equal(grid[0, 0], grid[0, 1]) and torch.equal(grid[0, 0], grid[0, 2])
     expected = module.sample(1, 0.0, labels=torch.tensor([2]))
     assert torch.equal(grid[0, :1], expected)
+
+
+def test_interpolation_of_a_conditional_model(
+    tmp_path: Path, conditional_checkpoint: tuple[Path, dict], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exact endpoints, and a linear path that does not depend on the label used to encode it."""
+    module = GlowModule.load_from_checkpoint(conditional_checkpoint[0]).eval()
+    perturb(module.flow.top, 0.3)  # a label-dependent top prior
+    torch.manual_seed(1)
+    a, b = (torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8) for _ in range(2))
+    path = interpolate(module, a, b, steps=5)
+    assert path.shape == (2, 5, 1, 28, 28)
+    assert torch.equal((path[:, 0] * 255).round().to(torch.uint8), a)
+    assert torch.equal((path[:, -1] * 255).round().to(torch.uint8), b)
+    labels = torch.tensor([3, 3])
+    za, zb = module.encode(a, labels=labels), module.encode(b, labels=labels)
+    mid = module.decode([(u + v) / 2 for u, v in zip(za, zb, strict=True)], labels)
+    torch.testing.assert_close(path[:, 2], mid, atol=1.5 / 255, rtol=0)
+
+    image_paths = []
+    for i, image in enumerate((a[0, 0], b[0, 0])):
+        image_paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(image.numpy()).save(image_paths[-1])
+    out = tmp_path / "interp.png"
+    ckpt = str(conditional_checkpoint[0])
+    code = main(["interpolate", *map(str, image_paths), "--ckpt", ckpt, "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert out.exists()

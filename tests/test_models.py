@@ -8,6 +8,7 @@ models) that the density integrates to one.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 
@@ -150,6 +151,34 @@ def test_decode_inverts_encode(model_and_data: tuple[MultiScaleFlow, Tensor]) ->
     assert float(logdet.abs().min()) > 1.0, (
         "the model is (nearly) volume preserving: not perturbed?"
     )
+
+
+def test_channels_last_changes_nothing_but_the_layout(
+    model_and_data: tuple[MultiScaleFlow, Tensor],
+) -> None:
+    """The same weights in NHWC: the same log p, gradients and inverse (to rounding)."""
+    model, x = model_and_data
+    nchw, nhwc = copy.deepcopy(model), copy.deepcopy(model).use_channels_last()
+    assert nchw.memory_format == torch.contiguous_format
+    assert all(
+        p.is_contiguous(memory_format=torch.channels_last) for p in nhwc.parameters() if p.ndim == 4
+    )
+    results = []
+    for flow in (nchw, nhwc):
+        flow.zero_grad(set_to_none=True)
+        flow.log_prob(x).sum().backward()
+        with torch.no_grad():
+            latents, _ = flow.encode(x)
+            results.append((flow.log_prob(x), [p.grad for p in flow.parameters()], latents))
+            assert float((flow.decode(latents) - x).abs().max()) < 1e-5
+    (lp_a, grads_a, lat_a), (lp_b, grads_b, lat_b) = results
+    assert_rel_close(lp_b, lp_a, 1e-5)
+    for eps_a, eps_b in zip(lat_a, lat_b, strict=True):
+        torch.testing.assert_close(eps_b, eps_a, rtol=1e-4, atol=1e-4)
+    scale = max(float(g.abs().max()) for g in grads_a if g is not None)
+    for g_a, g_b in zip(grads_a, grads_b, strict=True):
+        if g_a is not None:
+            assert float((g_a - g_b).abs().max()) <= 1e-4 * scale
 
 
 def test_latent_shapes_match_encode(model_and_data: tuple[MultiScaleFlow, Tensor]) -> None:

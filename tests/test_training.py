@@ -60,6 +60,7 @@ def test_fit_learns_and_logs(tmp_path: Path) -> None:
     module = GlowModule(**TINY)
     t = trainer(tmp_path, max_steps=8, val_check_interval=4, enable_checkpointing=False)
     t.fit(module, datamodule=tiny_data(tmp_path))
+    assert t.optimizers[0].defaults["fused"]
     assert {"train/bpd", "val/bpd"} <= set(t.callback_metrics)
     assert torch.isfinite(t.callback_metrics["val/bpd"])
     assert int(module.skipped_steps) == 0
@@ -68,13 +69,22 @@ def test_fit_learns_and_logs(tmp_path: Path) -> None:
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
 def test_mixed_precision_fit_has_finite_loss(tmp_path: Path, precision: str) -> None:
     """The CPU twins of GPU mixed precision: a 16-mixed config runs on a CPU too (Lightning
-    falls back to bf16 autocast there; on CUDA it uses float16 with a GradScaler)."""
+    falls back to bf16 autocast there; on CUDA it uses float16 with a GradScaler). With
+    gradient clipping, as the configs have it: Lightning cannot clip for a fused optimizer under
+    mixed precision, so the module takes the multi-tensor Adam there (fused in 32-true)."""
     pl.seed_everything(0)
     module = GlowModule(**TINY)
     t = trainer(
-        tmp_path, max_steps=6, precision=precision, enable_checkpointing=False, limit_val_batches=1
+        tmp_path,
+        max_steps=6,
+        precision=precision,
+        gradient_clip_val=50.0,
+        enable_checkpointing=False,
+        limit_val_batches=1,
     )
     t.fit(module, datamodule=tiny_data(tmp_path))
+    defaults = t.optimizers[0].defaults
+    assert defaults["foreach"] and not defaults["fused"]
     assert torch.isfinite(t.callback_metrics["train/bpd"])
     assert torch.isfinite(t.callback_metrics["val/bpd"])
     assert int(module.skipped_steps) == 0
