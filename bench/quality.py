@@ -46,6 +46,7 @@ from rich.table import Table
 
 from glowapp.cli import GlowCLI, instantiate
 from glowapp.module import GlowModule
+from glowapp.runtime import tune_malloc
 
 SCHEMA_VERSION = 1
 REPO = Path(__file__).resolve().parents[1]
@@ -265,6 +266,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+    tune_malloc()  # as the glowapp command does
     if args.threads:
         torch.set_num_threads(args.threads)
     args.workdir = args.workdir or args.out.parent / f"{args.out.stem}_checkpoints"

@@ -36,6 +36,7 @@ from rich.table import Table
 
 from glowapp import GlowModule
 from glowapp.cli import instantiate
+from glowapp.runtime import tune_malloc
 
 REPO = Path(__file__).resolve().parents[1]
 DRIFT_LIMIT = 1e-3
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "stability.json")
     args = parser.parse_args(argv)
 
+    tune_malloc()  # as the glowapp command does
     torch.set_num_threads(args.threads)
     overrides = ["--data.init_args.root", args.data_root] if args.data_root else []
     if args.quick:

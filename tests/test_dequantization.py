@@ -120,8 +120,11 @@ def tiny_data(root: Path) -> FashionMNISTDataModule:
     )
 
 
-def test_variational_training_test_and_checkpoint(tmp_path: Path) -> None:
-    """Training updates q; ``test`` logs the bound and the IW estimate; a checkpoint reloads q."""
+def test_variational_training_test_and_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Training updates q; ``test`` logs the bound and the IW estimate, and prints which is
+    which; a checkpoint reloads q."""
     pl.seed_everything(0)
     module = GlowModule(**TINY_MODULE, dequantization="variational", iw_samples=3)
     before = [p.detach().clone() for p in module.dequantizer.parameters()]
@@ -144,6 +147,11 @@ def test_variational_training_test_and_checkpoint(tmp_path: Path) -> None:
     (metrics,) = trainer.test(module, datamodule=data, verbose=False)
     assert {"test/bpd", "test/bpd_iw"} <= set(metrics)
     assert metrics["test/bpd_iw"] <= metrics["test/bpd"] + 0.05
+    printed = capsys.readouterr().out
+    assert f"test/bpd    = {metrics['test/bpd']:.4f} bits/dim: the variational bound" in printed
+    assert (
+        f"test/bpd_iw = {metrics['test/bpd_iw']:.4f} bits/dim: the importance-weighted" in printed
+    )
 
     path = tmp_path / "variational.ckpt"
     trainer.save_checkpoint(path)
