@@ -6,37 +6,58 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temporary file in the target folder, fsyncs it, then renames it.
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file that appears at ``path`` only once it is complete.
 
-    ``os.replace`` is atomic on POSIX, so a crash (or SIGKILL, or a full disk) mid-write leaves the
-    previous file of that name intact; the partial temporary file is removed on error.
+    It is written to a temporary file in the same folder, fsynced, then renamed over ``path``
+    (``os.replace``: atomic on POSIX), so a crash, SIGKILL or full disk mid-write leaves any
+    previous ``path`` intact; on error the temporary file is removed. Parent folders are
+    created. The file gets the permissions a plain ``open`` would give (0666 minus the umask),
+    not the temporary file's private 0600.
     """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint through :func:`atomic_file`: a crash mid-write never corrupts the
+    previous checkpoint of that name."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
     ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as f:
+            torch.save(checkpoint, f)
 
 
 def check_writable(directory: str | os.PathLike, min_free_bytes: int = 0) -> None:

@@ -17,7 +17,6 @@ import functools
 import io
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import torch
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from glowapp.checkpointing import atomic_file
 from glowapp.data.images import fit_image, open_image, pil_to_tensor, to_mode
 from glowapp.flows.preprocess import bits_per_dim, to_images
 from glowapp.module import GlowModule
@@ -537,23 +537,14 @@ def tile(blocks: Sequence[Tensor], ncol: int, padding: int = 2, pad_value: float
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``.
-
-    Parent folders are created. Readers never see a half-written file. Returns ``path``.
-    """
+    """Write ``data`` to ``path`` through :func:`glowapp.checkpointing.atomic_file`: readers
+    never see a half-written file. Parent folders are created. Returns ``path``."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with atomic_file(path) as f:
+            f.write(data)
     except OSError as err:
         raise OSError(f"cannot write {path}: {err.strerror or err}") from err
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -110,6 +111,21 @@ def test_atomic_save_keeps_the_previous_checkpoint_on_a_crash(
     monkeypatch.undo()
     assert torch.load(path, weights_only=False) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary left behind
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    """Checkpoints and images are readable as a plain ``open`` would make them (umask 022:
+    0644), not private like the temporary files they start as."""
+    from glowapp.generate import write_atomically
+
+    old = os.umask(0o022)
+    try:
+        AtomicCheckpointIO().save_checkpoint({"step": 1}, tmp_path / "last.ckpt")
+        write_atomically(tmp_path / "out" / "samples.png", b"png")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "last.ckpt", tmp_path / "out" / "samples.png"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, oct(path.stat().st_mode)
 
 
 def test_sigkill_mid_run_resumes_from_last_checkpoint(tmp_path: Path) -> None:
