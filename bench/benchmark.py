@@ -440,12 +440,12 @@ def run_fresh(
         return [r for group in pool.map(_run_group, [(fn, g) for g in groups]) for r in group]
 
 
-def _child_setup(spec: dict[str, Any]) -> Config:
-    """Threads, and glowapp's allocator tuning unless the spec turns it off (a fresh process)."""
-    if spec.get("tune_malloc", True):
-        tune_malloc()
+def _child_setup(spec: dict[str, Any]) -> tuple[Config, bool]:
+    """Threads, and glowapp's allocator tuning unless the spec turns it off (a fresh process):
+    the config, and whether the allocator is tuned."""
+    tuned = bool(spec.get("tune_malloc", True)) and tune_malloc()
     torch.set_num_threads(spec["threads"])
-    return Config(**spec["config"])
+    return Config(**spec["config"]), tuned
 
 
 def timing_child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -454,16 +454,14 @@ def timing_child(spec: dict[str, Any]) -> dict[str, Any]:
         import torch._inductor.config
 
         torch._inductor.config.force_disable_caches = True  # time a cold compile
-    cfg = _child_setup(spec)
+    cfg, tuned = _child_setup(spec)
     model, pre = build(
         cfg,
         memory_saving=spec.get("memory_saving", False),
         channels_last=spec.get("channels_last", True),
     )
     runner = Runner(cfg, model, pre, make_images(cfg), compile=spec.get("compile", False))
-    out: dict[str, Any] = {
-        "malloc_tuned": tune_malloc() if spec.get("tune_malloc", True) else False
-    }
+    out: dict[str, Any] = {"malloc_tuned": tuned}
     try:
         runner.init_actnorm()
         for mode in spec["modes"]:
@@ -501,7 +499,7 @@ def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
     ``above_baseline`` = activations + temporaries (+ gradients and Adam moments in training).
     ``peak_rss`` is the process's overall peak (imports included).
     """
-    cfg = _child_setup(spec)
+    cfg, _ = _child_setup(spec)
     model, pre = build(cfg, memory_saving=spec["memory_saving"])
     runner = Runner(cfg, model, pre, make_images(cfg))
     if spec["mode"] == "train":
@@ -528,7 +526,7 @@ def memory_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def profile_child(spec: dict[str, Any]) -> dict[str, Any]:
-    cfg = _child_setup(spec)
+    cfg, _ = _child_setup(spec)
     return profile_config(cfg, spec["steps"], spec["top"])
 
 
@@ -730,7 +728,7 @@ def collect_timings(
         option = ABLATIONS.get(variant, variant)
         if "error" in out:
             r.setdefault("errors", {})[variant] = out["error"]
-            if variant != "plain" and variant != "memory_saving":
+            if variant not in ("plain", "memory_saving"):
                 r.setdefault(option, {})["error"] = out["error"]
                 r[option]["traceback"] = out.get("traceback", "")
             continue

@@ -59,9 +59,9 @@ def make_adam(
     """Adam with the fused (one-kernel) update, or the multi-tensor one: ~6× (fused) or ~2×
     (``fused=False``: ``foreach``) less optimizer time than the per-tensor loop on CPU, the
     same arithmetic."""
-    if fused:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    return torch.optim.Adam(
+        params, lr=lr, weight_decay=weight_decay, fused=fused, foreach=not fused
+    )
 
 
 class IncompatibleCheckpointError(ValueError):

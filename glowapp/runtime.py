@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -26,9 +27,8 @@ TRIM_THRESHOLD_BYTES = 2**30
 #: Set to ``0`` to keep glibc's default allocator behaviour.
 ENV_SWITCH = "GLOWAPP_TUNE_MALLOC"
 
-_state: dict[str, bool] = {}
 
-
+@functools.cache
 def tune_malloc() -> bool:
     """Keep freed blocks of up to 32 MiB in the heap (glibc ``mallopt``); True if now in effect.
 
@@ -36,17 +36,14 @@ def tune_malloc() -> bool:
     Called by glowapp's entry points (the ``glowapp`` command, ``bench/``); a program that
     drives :class:`glowapp.GlowModule` itself can call it once at start-up.
     """
-    if "tuned" in _state:
-        return _state["tuned"]
-    tuned = False
-    if os.environ.get(ENV_SWITCH, "1") != "0" and sys.platform.startswith("linux"):
-        libc = _glibc()
-        if libc is not None:
-            tuned = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-                libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
-            )
-    _state["tuned"] = tuned
-    return tuned
+    if os.environ.get(ENV_SWITCH, "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    libc = _glibc()
+    return (
+        libc is not None
+        and bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+        and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    )
 
 
 def _glibc() -> ctypes.CDLL | None:
