@@ -132,3 +132,62 @@ def test_defaults_are_timed_against_their_ablations(report: dict[str, Any], name
             assert positive(r[option][mode]["images_per_s"])
             assert positive(r[option]["speedup"][mode])
     assert r["malloc_tuning"]["malloc_tuned"] is False
+
+
+# A stand-in for rosinality/glow-pytorch's model.py with its interface (not its code): the
+# comparison script must set the coupling width through ``AffineCoupling``'s ``filter_size``.
+FAKE_REFERENCE = """
+import torch
+from torch import nn
+
+
+class AffineCoupling(nn.Module):
+    def __init__(self, in_channel, filter_size=512, affine=True):
+        super().__init__()
+        if filter_size not in (16, 24):  # the --quick configs' hidden widths
+            raise RuntimeError(f"coupling width not set: {filter_size}")
+        self.net = nn.Conv2d(in_channel, filter_size, 3, padding=1)
+
+
+class Glow(nn.Module):
+    def __init__(self, in_channel, n_flow, n_block, affine=True, conv_lu=True):
+        super().__init__()
+        self.coupling = AffineCoupling(in_channel)
+
+    def forward(self, x):
+        h = self.coupling.net(x)
+        log_p = -(h**2).flatten(1).sum(1)
+        return log_p, torch.zeros_like(log_p), [h]
+
+    def reverse(self, z_list, reconstruct=False):
+        return z_list[0].sum() * torch.ones(1)
+"""
+
+
+def test_compare_reference_runs_both_implementations(tmp_path: Path) -> None:
+    """``bench/compare_reference.py --quick`` times glowapp and a reference model side by side."""
+    model = tmp_path / "model.py"
+    model.write_text(FAKE_REFERENCE)
+    out = tmp_path / "compare.json"
+    cmd = [sys.executable, str(REPO / "bench" / "compare_reference.py"), "--quick"]
+    cmd += ["--rosinality-model", str(model), "--configs", "S", "--allocators", "tuned"]
+    cmd += ["--rounds", "1", "--threads", "1", "--repeats", "1", "--warmup", "0"]
+    cmd += ["--out", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["config"], r["mode"], r["allocator"]) for r in rows] == [
+        ("S", mode, "tuned") for mode in MODES
+    ]
+    for row in rows:
+        assert positive(row["ratio_median"])
+        assert all(
+            positive(v) for v in row["glowapp_images_per_s"] + row["rosinality_images_per_s"]
+        )
+
+
+def test_compare_reference_rejects_a_missing_model(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(REPO / "bench" / "compare_reference.py")]
+    cmd += ["--rosinality-model", str(tmp_path / "nope.py")]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no such file" in proc.stderr

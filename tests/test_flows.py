@@ -19,6 +19,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glowapp.flows import (
@@ -40,6 +41,8 @@ from glowapp.flows import (
     TopPrior,
     standard_normal_log_prob,
 )
+from glowapp.flows.base import channel_linear
+from glowapp.flows.nets import PointwiseConv2d
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -336,7 +339,68 @@ def test_gradients_are_finite(case: Case) -> None:
     assert any(float(g.abs().max()) > 0 for g in grads if g is not None)
 
 
+def test_channels_last_input_gives_the_same_maps(case: Case) -> None:
+    """An NHWC input gives the NCHW results both ways (layers may pick other kernels for it)."""
+    layer = build(case, case.shape)
+    x = case.sample(case.shape)
+    with torch.no_grad():
+        y, ld = layer(x)
+        y_cl, ld_cl = layer(x.contiguous(memory_format=torch.channels_last))
+        x_back = layer.inverse(y_cl.contiguous(memory_format=torch.channels_last))[0]
+    torch.testing.assert_close(y_cl, y, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ld_cl, ld, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(x_back, x, rtol=1e-5, atol=1e-5)
+
+
 # ---- layer-specific behaviour -------------------------------------------------------------------
+def test_squeeze_keeps_channels_last() -> None:
+    """On NHWC inputs both directions return NHWC tensors holding the NCHW path's values."""
+    x = torch.randn(2, 3, 4, 6)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    y, y_cl = Squeeze()(x)[0], Squeeze()(x_cl)[0]
+    assert y_cl.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(y_cl, y)
+    back = Squeeze().inverse(y_cl)[0]
+    assert back.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(back, x)
+
+
+def test_channel_linear_is_a_1x1_convolution() -> None:
+    """``channel_linear`` equals ``conv2d`` with a 1×1 kernel (values and gradients), and keeps
+    a channels-last input channels-last."""
+    torch.manual_seed(0)
+    weight = torch.randn(5, 3, requires_grad=True)
+    bias = torch.randn(5, requires_grad=True)
+    x = torch.randn(2, 3, 4, 4)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        xl = x.contiguous(memory_format=layout).requires_grad_()
+        y = channel_linear(xl, weight, bias)
+        y_ref = F.conv2d(x, weight[:, :, None, None], bias)
+        torch.testing.assert_close(y, y_ref, rtol=1e-6, atol=1e-6)
+        assert y.is_contiguous(memory_format=layout)
+        g = torch.randn_like(y_ref)
+        grads = torch.autograd.grad(y, (xl, weight, bias), g)
+        x_ref = x.clone().requires_grad_()
+        refs = torch.autograd.grad(
+            F.conv2d(x_ref, weight[:, :, None, None], bias), (x_ref, weight, bias), g
+        )
+        for got, want in zip(grads, refs, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_conv_has_conv2d_parameters() -> None:
+    """``PointwiseConv2d`` loads ``nn.Conv2d(c_in, c_out, 1)`` state dicts and computes the same."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 5, 1)
+    pointwise = PointwiseConv2d(3, 5)
+    pointwise.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 3, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(pointwise(x), conv(x))
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(pointwise(x_cl), conv(x), rtol=1e-6, atol=1e-6)
+
+
 def test_squeeze_layout() -> None:
     """Squeeze moves each 2×2 block into channels (c-major) and rejects odd sizes."""
     x = torch.arange(2 * 4 * 4, dtype=torch.float32).view(1, 2, 4, 4)

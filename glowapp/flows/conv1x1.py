@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glowapp.flows.base import Bijection, at_least_float32, zero_logdet
+from glowapp.flows.base import Bijection, at_least_float32, channel_linear, zero_logdet
 
 
 def random_orthogonal(num_channels: int, generator: torch.Generator | None = None) -> Tensor:
@@ -87,7 +86,7 @@ class InvertibleChannelMatrix(Bijection):
         x = at_least_float32(x)
         w = self._weight(inverse=inverse, dtype=x.dtype)
         with torch.autocast(self.device_type, enabled=False):
-            return F.conv2d(x, w.view(*w.shape, 1, 1))
+            return channel_linear(x, w)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self._mix(x, inverse=False), self._logdet(x)

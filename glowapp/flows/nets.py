@@ -6,6 +6,43 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glowapp.flows.base import channel_linear
+
+
+class _ChannelsLastGrad(torch.autograd.Function):
+    """Identity; the backward hands the gradient on channels-last."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return grad.contiguous(memory_format=torch.channels_last)
+
+
+def channels_last_grad(x: Tensor) -> Tensor:
+    """``x``; if it is channels-last, its gradient will be too.
+
+    Gradients arriving through views and selections (a coupling's ``params[:, :, k]``) come
+    back NCHW; the convolution that made ``x`` would otherwise run its backward on mixed layouts.
+    """
+    if x.requires_grad and x.is_contiguous(memory_format=torch.channels_last):
+        return _ChannelsLastGrad.apply(x)
+    return x
+
+
+class PointwiseConv2d(nn.Conv2d):
+    """A 1×1 :class:`~torch.nn.Conv2d` computed by :func:`channel_linear` (one matrix product
+    on channels-last inputs); same parameters and state-dict keys as ``nn.Conv2d(c_in, c_out, 1)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return channel_linear(x, self.weight.flatten(1), self.bias)
+
 
 class ZeroConv2d(nn.Module):
     """3×3 convolution initialised to output exactly zero, with a learned per-channel log-scale.
@@ -22,7 +59,7 @@ class ZeroConv2d(nn.Module):
         self.logs = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x) * (3.0 * self.logs).exp()
+        return channels_last_grad(self.conv(x)) * (3.0 * self.logs).exp()
 
 
 class ConvNet(nn.Module):
@@ -37,8 +74,10 @@ class ConvNet(nn.Module):
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, 1),
-            nn.ReLU(inplace=True),
+            PointwiseConv2d(hidden, hidden),
+            # Not in place: on channels-last inputs the 1×1 output is a permuted view, and an
+            # in-place op on a view makes autograd copy its gradient back to NCHW.
+            nn.ReLU(),
             ZeroConv2d(hidden, out_channels),
         )
 

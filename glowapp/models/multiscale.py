@@ -45,8 +45,10 @@ class MultiScaleFlow(nn.Module):
     zero-initialised.
 
     Memory layout: :meth:`use_channels_last` stores the 4-D weights and runs every level on
-    channels-last (NHWC) activations. The maths is the same; only the convolution kernels
-    change (oneDNN's NHWC kernels are faster on CPU, as are cuDNN's under mixed precision).
+    channels-last (NHWC) activations, end to end: squeezes keep the layout and 1×1 maps become
+    matrix products (:func:`~glowapp.flows.base.channel_linear`). The maths is the same; only
+    the kernels change (oneDNN's NHWC kernels are faster on CPU, as are cuDNN's under mixed
+    precision).
     """
 
     def __init__(
@@ -192,6 +194,7 @@ class MultiScaleFlow(nn.Module):
             logdet = logdet + ld
             if i < len(self.splits):
                 h, eps, ld = self.splits[i](h)
+                h = self._layout(h)  # the kept half is a channel slice: one layout per level
                 latents.append(eps)
                 logdet = logdet + ld
         return latents, h, logdet
