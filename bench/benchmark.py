@@ -56,7 +56,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from glowapp.flows.preprocess import Preprocessor
 from glowapp.models import Glow
-from glowapp.module import make_adam
+from glowapp.optim import make_adam
 from glowapp.runtime import tune_malloc
 
 SCHEMA_VERSION = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -22,6 +22,7 @@ from glowapp.flows.conv1x1 import InvertibleChannelMatrix
 from glowapp.flows.dequantization import importance_weighted, make_dequantization
 from glowapp.flows.preprocess import Preprocessor
 from glowapp.models import NICE, Glow, MultiScaleFlow, RealNVP
+from glowapp.optim import make_adam
 
 ARCHITECTURES = ("glow", "realnvp", "nice")
 LR_SCHEDULES = ("constant", "cosine")
@@ -51,17 +52,6 @@ def build_flow(
     if arch == "nice":
         return NICE(c, (h, w), steps, hidden, blocks, num_classes=num_classes)
     raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
-
-
-def make_adam(
-    params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float = 0.0, fused: bool = True
-) -> torch.optim.Adam:
-    """Adam with the fused (one-kernel) update, or the multi-tensor one: ~6× (fused) or ~2×
-    (``fused=False``: ``foreach``) less optimizer time than the per-tensor loop on CPU, the
-    same arithmetic."""
-    return torch.optim.Adam(
-        params, lr=lr, weight_decay=weight_decay, fused=fused, foreach=not fused
-    )
 
 
 class IncompatibleCheckpointError(ValueError):
