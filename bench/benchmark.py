@@ -783,6 +783,14 @@ def derive(name: str, r: dict[str, Any], matmul_flops_per_s: float) -> None:
 
 
 # ---- memory sections -----------------------------------------------------------------------
+# Memory processes run with allocators that hand freed memory back at once, so that the RSS follows
+# the live tensors: glibc mmaps every block from 128 KiB up (a fixed threshold: glibc otherwise
+# raises it as blocks are freed) and MKL's own buffer cache is off. With the tuned allocator the
+# RSS is the heap's high-water mark instead, which depends on fragmentation: the same K=32
+# measurement then varied by ±25% from run to run; this way it repeats to the MiB.
+EXACT_MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MKL_DISABLE_FAST_MM": "1"}
+
+
 def memory_section(configs: list[Config], args: argparse.Namespace) -> tuple[dict, dict]:
     """Peak RSS per config and mode, and training peak vs depth with/without memory saving."""
     specs: list[dict[str, Any]] = []
@@ -796,6 +804,7 @@ def memory_section(configs: list[Config], args: argparse.Namespace) -> tuple[dic
                     "threads": args.threads,
                     "iterations": args.memory_iterations,
                     "key": ("config", cfg.name, mode),
+                    "tune_malloc": False,
                 }
             )
     depth_base = (QUICK_CONFIGS if args.quick else CONFIGS)["S"]
@@ -809,12 +818,22 @@ def memory_section(configs: list[Config], args: argparse.Namespace) -> tuple[dic
                     "threads": args.threads,
                     "iterations": args.memory_iterations,
                     "key": ("depth", k, saving),
+                    "tune_malloc": False,
                 }
             )
     log(f"memory: {len(specs)} fresh processes, {args.memory_jobs} at a time ...")
     # Each spec resets the peak (VmHWM) before its steps, so --quick may share processes.
     per_process = math.ceil(len(specs) / 2) if args.quick else 1
-    results = run_fresh(memory_child, specs, args.memory_jobs, per_process)
+    saved = {k: os.environ.get(k) for k in EXACT_MEMORY_ENV}
+    os.environ.update(EXACT_MEMORY_ENV)  # spawned children inherit it from their start
+    try:
+        results = run_fresh(memory_child, specs, args.memory_jobs, per_process)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     per_config: dict[str, dict[str, Any]] = {}
     depth_rows: dict[int, dict[str, Any]] = {}
     for spec, r in zip(specs, results, strict=True):
@@ -910,7 +929,8 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(t)
 
     t = Table(
-        title="Peak memory, MiB: peak RSS of a fresh process / its rise above the RSS after model construction"
+        title="Peak memory, MiB: peak RSS of a fresh process / its rise above the RSS after model "
+        "construction (allocators returning freed memory at once)"
     )
     for col in ("cfg", "train", "eval", "sample"):
         t.add_column(col, justify="right")
@@ -1141,6 +1161,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": machine_info(args.threads),
         "malloc_tuning": "mallopt: mmap threshold 32 MiB, trim threshold 1 GiB (glowapp.runtime)",
+        "memory_allocator": "memory processes: "
+        + ", ".join(f"{k}={v}" for k, v in EXACT_MEMORY_ENV.items())
+        + ", glowapp's tuning off (the RSS follows the live tensors)",
         "load_average_start": load_average(),
         "started_unix": started,
         "temperature": TEMPERATURE,

@@ -55,6 +55,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_machine_info(report: dict[str, Any]) -> None:
     assert report["quick"] is True
+    assert "MALLOC_MMAP_THRESHOLD_=131072" in report["memory_allocator"]
     machine = report["machine"]
     assert machine["torch"] and machine["cpu_model"]
     assert machine["threads"] == 1 and machine["torch_num_threads"] == 1
