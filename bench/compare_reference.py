@@ -27,7 +27,6 @@ import math
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -123,13 +122,7 @@ def child(args: argparse.Namespace) -> None:
         step = lambda: runner.step(args.mode)  # noqa: E731
     else:
         step = reference_steps(args.rosinality_model, cfg, images)[args.mode]
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    times, _ = benchmark.timed(step, args.warmup, args.repeats)
     print(json.dumps({"images_per_s": cfg.batch / statistics.median(times)}))
 
 
