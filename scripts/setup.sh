@@ -23,14 +23,13 @@ fi
 
 # The venv with PyTorch's CUDA-enabled wheels takes about 7 GB: say so plainly instead of dying
 # halfway through pip with "No space left on device".
-need_gb=${GLOWAPP_NEED_DISK_GB:-10}
-free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
-if [ ! -x .venv/bin/python ] && [ "$free_kb" -lt $(( need_gb * 1024 * 1024 )) ]; then
-    echo "ERROR: only $(( free_kb / 1024 / 1024 )) GB free on the disk holding $PWD; creating .venv needs about ${need_gb} GB" >&2
-    exit 1
-fi
-
 if [ ! -x .venv/bin/python ]; then
+    need_gb=${GLOWAPP_NEED_DISK_GB:-10}
+    free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+    if [ "$free_kb" -lt $(( need_gb * 1024 * 1024 )) ]; then
+        echo "ERROR: only $(( free_kb / 1024 / 1024 )) GB free on the disk holding $PWD; creating .venv needs about ${need_gb} GB" >&2
+        exit 1
+    fi
     echo "==> creating .venv"
     "$PYTHON" -m venv .venv
 fi
