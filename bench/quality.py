@@ -2,7 +2,8 @@
 """Model-quality benchmark: test bits/dim reached after fixed wall-clock training budgets.
 
 One training run of a config (default ``configs/glow_fashion_mnist.yaml``; several ``--config``
-files stack, and any LightningCLI override such as ``--model.coupling spline`` is passed on). A
+files stack, and any LightningCLI override such as ``--model.flow.init_args.coupling affine``
+is passed on; the config is read by :func:`glowapp.cli.instantiate`, as ``glowapp fit`` reads it). A
 small callback saves a checkpoint each time the *training time* crosses a budget
 (``--minutes 10 30``) and stops training at the last one. Each checkpoint is then evaluated on
 the config's full test split (the 10,000 Fashion-MNIST test images) exactly as ``glowapp test``
@@ -18,10 +19,11 @@ Training time runs from the first training batch and excludes checkpoint writing
 switched off (it would eat into the budget). It writes a JSON report (``--out``) with the config,
 overrides, every budget's steps, images/s and test bits/dim, and prints a table.
 
-    .venv/bin/python bench/quality.py --minutes 10 30
-    .venv/bin/python bench/quality.py --minutes 10 30 --model.coupling spline --out bench/results/quality_spline.json
-    .venv/bin/python bench/quality.py --minutes 30 --model.dequantization variational
-    .venv/bin/python bench/quality.py --quick --out /tmp/quality.json      # a seconds-long smoke run
+    .venv/bin/python -m bench.quality --minutes 10 30
+    .venv/bin/python -m bench.quality --minutes 10 30 --model.flow.init_args.coupling affine \
+        --out bench/results/quality_affine.json
+    .venv/bin/python -m bench.quality --minutes 30 --model.dequantization.kind variational
+    .venv/bin/python -m bench.quality --quick --out /tmp/quality.json     # a seconds-long smoke run
 
 ``--quick``: budgets in seconds (default 2 and 4), a tiny model and data subset, 64 test images,
 2 importance samples: it checks the pipeline, it does not measure anything.
@@ -52,7 +54,8 @@ SCHEMA_VERSION = 1
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "glow_fashion_mnist.yaml"
 QUICK_OVERRIDES = [
-    "--model.steps", "1", "--model.hidden", "8", "--model.warmup_steps", "5",
+    "--model.flow.init_args.steps", "1", "--model.flow.init_args.hidden", "8",
+    "--model.warmup_steps", "5",
     "--data.init_args.batch_size", "16", "--data.init_args.train_limit", "512",
     "--data.init_args.val_limit", "16", "--data.init_args.test_limit", "64",
 ]  # fmt: skip
@@ -134,8 +137,9 @@ class BudgetCheckpoints(Callback):
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         description="Train a config for fixed wall-clock budgets and report test bits/dim at each.",
-        epilog="Other options (e.g. --model.coupling spline, --trainer.accelerator gpu) are "
-        "LightningCLI overrides of the config.",
+        epilog="Other options (e.g. --model.flow.init_args.coupling affine, "
+        "--model.dequantization.kind variational, --trainer.accelerator gpu) are LightningCLI "
+        "overrides of the config.",
     )
     parser.add_argument(
         "--config",
@@ -273,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     cli = build(args, overrides)
     model: GlowModule = cli.model
-    dequantization = model.hparams.dequantization
+    dequantization = model.hparams.dequantization["kind"]
     iw_samples = args.iw_samples
     if iw_samples is None:
         iw_samples = (2 if args.quick else 16) if dequantization == "variational" else 0

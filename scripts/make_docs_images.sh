@@ -28,7 +28,7 @@ echo "==> pictures from $ckpt"
     --out docs/samples.png
 "$glowapp" interpolate --ckpt "$ckpt" "$examples/test_0.png" "$examples/test_1.png" --steps 8 \
     --mode spherical --out docs/interpolation.png
-"$glowapp" inpaint --ckpt "$ckpt" "$examples"/test_{0,1,2,3}.png --mask center --iterations 300 \
+"$glowapp" inpaint --ckpt "$ckpt" "$examples"/test_{0,1,2,3}.png --mask center \
     --seed 0 --out docs/inpainting.png
 
 "$python" - "$ckpt" "$scale" docs/samples.png docs/interpolation.png docs/inpainting.png <<'PY'

@@ -22,7 +22,7 @@ echo "==> two Fashion-MNIST test images as PNGs (outputs/examples/)"
 echo "==> samples, interpolation and inpainting from $ckpt"
 "$glowapp" sample --ckpt "$ckpt" --num 16 --temperature 0 0.5 0.7 1.0 --out outputs/samples.png
 "$glowapp" interpolate --ckpt "$ckpt" outputs/examples/test_0.png outputs/examples/test_1.png --steps 8 --out outputs/interpolation.png
-"$glowapp" inpaint --ckpt "$ckpt" outputs/examples/test_0.png --mask center --iterations 300 --out outputs/inpainting.png
+"$glowapp" inpaint --ckpt "$ckpt" outputs/examples/test_0.png --mask center --out outputs/inpainting.png
 "$glowapp" score --ckpt "$ckpt" outputs/examples/test_0.png outputs/examples/test_1.png
 
 echo

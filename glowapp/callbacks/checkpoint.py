@@ -1,21 +1,96 @@
-"""Lightning's ModelCheckpoint, plus a final ``last.ckpt`` when a run stops between save intervals."""
+"""Lightning's ModelCheckpoint made safe: atomic writes, a disk check, and no stale ``last.ckpt``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytorch_lightning as pl
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
+
+from glowapp.checkpointing import AtomicCheckpointIO, check_writable
 
 
 class GlowCheckpoint(ModelCheckpoint):
-    """:class:`~pytorch_lightning.callbacks.ModelCheckpoint` that never leaves ``last.ckpt`` stale.
+    """:class:`~pytorch_lightning.callbacks.ModelCheckpoint` that never loses or hides a run.
 
-    Lightning writes ``last.ckpt`` at the end of training only if nothing was ever saved, so a
-    run stopped by ``max_time`` or ``max_steps`` between two ``every_n_train_steps`` saves keeps
-    a ``last.ckpt`` up to one interval old, and the tools then use an older model than the one
-    trained. With ``save_last`` this also saves it when training ends at a step not saved yet.
-    Writes go through the trainer's checkpoint IO, so they are atomic (see
-    :class:`glowapp.checkpointing.AtomicCheckpointIO`).
+    * **Atomic writes.** At setup the trainer's plain ``TorchCheckpointIO`` is replaced by
+      :class:`~glowapp.checkpointing.AtomicCheckpointIO`: a crash mid-write never corrupts the
+      previous checkpoint of that name.
+    * **Disk check.** A fit refuses to start, with one line, if ``dirpath`` cannot be written or
+      has no room for two checkpoints (parameters plus Adam's two moments each).
+    * **One run per folder.** A fresh fit (no ``--ckpt_path``) into a folder that already holds
+      ``*.ckpt`` files stops before training with a message naming the folder and both ways on:
+      resume with ``--ckpt_path DIR/last.ckpt``, or ``start_over`` (``glowapp fit … --start_over
+      true``), which deletes the old run's checkpoints first. Lightning would otherwise write
+      ``last-v1.ckpt`` beside the old ``last.ckpt`` and every tool would silently use the old run.
+    * **Current ``last.ckpt``.** Lightning writes ``last.ckpt`` at the end of training only if
+      nothing was ever saved, so a run stopped by ``max_time`` or ``max_steps`` between two
+      ``every_n_train_steps`` saves would keep one up to an interval old; and it skips the
+      ``every_n_train_steps`` saves until the monitored metric (``val/bpd``) first exists. With
+      ``save_last`` this writes ``last.ckpt`` on schedule before the first validation too, and
+      when training ends at a step not saved yet.
+
+    Args:
+        start_over: delete the checkpoints of an earlier run in ``dirpath`` before a fresh fit.
+        **kwargs: :class:`ModelCheckpoint`'s arguments (``dirpath``, ``monitor``, ``save_last``…).
     """
+
+    def __init__(self, *args: Any, start_over: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.start_over = start_over
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        strategy = trainer.strategy
+        if type(strategy.checkpoint_io) is TorchCheckpointIO:
+            strategy.checkpoint_io = AtomicCheckpointIO()
+        if stage == "fit" and self.dirpath and trainer.is_global_zero:
+            # Parameters + Adam's two moments, in float32, plus slack; room for two of them.
+            size = 4 * sum(p.numel() for p in pl_module.parameters()) * 3 + 2**20
+            check_writable(self.dirpath, 2 * size)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Here, unlike in setup, trainer.ckpt_path tells a resumed run from a fresh one.
+        if self.dirpath and trainer.ckpt_path is None:
+            earlier = sorted(Path(self.dirpath).glob("*.ckpt"))
+            if earlier and not self.start_over:
+                names = ", ".join(p.name for p in earlier[:3]) + ("…" if len(earlier) > 3 else "")
+                raise FileExistsError(
+                    f"{self.dirpath} already holds a run ({names}); resume it with "
+                    f"--ckpt_path {Path(self.dirpath) / 'last.ckpt'}, or start over with "
+                    "--start_over true (deletes those checkpoints) or another checkpoint folder"
+                )
+            if earlier and trainer.is_global_zero:
+                for path in earlier:
+                    path.unlink()
+            trainer.strategy.barrier("glowapp_start_over")
+        super().on_train_start(trainer, pl_module)
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        # While the monitored metric does not exist yet (before the first validation), Lightning
+        # defers a step's save, last.ckpt included: a crash then would lose every step. Write
+        # last.ckpt on schedule anyway, without marking the step saved, so the deferred save
+        # (best and last) still happens after the validation.
+        if (
+            self.save_last
+            and self._defer_save_until_validation
+            and self._every_n_train_steps >= 1
+            and trainer.global_step % self._every_n_train_steps == 0
+            and not self._should_skip_saving_checkpoint(trainer)
+        ):
+            saved_step = self._last_global_step_saved
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            self._last_global_step_saved = saved_step
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if (

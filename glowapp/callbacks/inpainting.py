@@ -6,15 +6,17 @@ import pytorch_lightning as pl
 from torch import Tensor
 
 from glowapp.callbacks.samples import ImageGridCallback, validation_images
-from glowapp.generate import inpaint, inpainting_rows, resolve_mask, tile
+from glowapp.generate import inpaint, resolve_mask
+from glowapp.generate.inpainting import ITERATIONS
+from glowapp.images import inpainting_rows, tile
 from glowapp.module import GlowModule
 
 
 class InpaintingCallback(ImageGridCallback):
     """Three rows: validation images with the hidden region marked, their completion, the originals.
 
-    Completion by :func:`glowapp.generate.inpaint` (gradient ascent on ``log p_Y`` over the
-    hidden pixels, from a seeded noise start). The images are taken once, the first time the
+    Completion by :func:`glowapp.generate.inpaint` (the most likely completion under the model,
+    by Adam on the hidden pixels from a smooth fill). The images are taken once, the first time the
     callback runs; until validation images are available it does nothing.
 
     Args:
@@ -24,10 +26,14 @@ class InpaintingCallback(ImageGridCallback):
             path (white = hidden); see :func:`glowapp.generate.resolve_mask`.
         fraction: share of the image the mask hides (None: the mask's default).
         num_images: images per row.
-        iterations: gradient steps per call (each costs a forward and backward pass).
-        step_size: initial step ``α_0`` of :func:`glowapp.generate.inpaint`.
-        noise_scale: initial std of the annealed noise (0 = plain gradient ascent).
-        seed: seeds the random mask, the noise start and the noise.
+        iterations: iteration limit per call (each costs a forward and backward pass).
+        step_size: Adam's learning rate of :func:`glowapp.generate.inpaint`.
+        tolerance: relative change of log p below which :func:`~glowapp.generate.inpaint` stops.
+        seed: seeds the random mask.
+
+    The mask, fraction and inpainting options are checked by :mod:`glowapp.generate`
+    (:func:`~glowapp.generate.resolve_mask`, :func:`~glowapp.generate.inpaint`), at the first
+    render.
     """
 
     name = "inpainting"
@@ -39,22 +45,20 @@ class InpaintingCallback(ImageGridCallback):
         mask: str = "center",
         fraction: float | None = None,
         num_images: int = 8,
-        iterations: int = 200,
-        step_size: float = 1e-3,
-        noise_scale: float = 0.0,
+        iterations: int = ITERATIONS,
+        step_size: float = 0.1,
+        tolerance: float = 1e-3,
         seed: int = 0,
     ) -> None:
         super().__init__(every_n_steps, every_n_epochs)
-        if num_images < 1 or iterations < 0:
-            raise ValueError(
-                f"need num_images >= 1 and iterations >= 0, got {num_images} and {iterations}"
-            )
+        if num_images < 1:
+            raise ValueError(f"num_images must be at least 1, got {num_images}")
         self.mask = mask
         self.fraction = fraction
         self.num_images = num_images
         self.iterations = iterations
         self.step_size = step_size
-        self.noise_scale = noise_scale
+        self.tolerance = tolerance
         self.seed = seed
         self._images: Tensor | None = None
 
@@ -70,7 +74,6 @@ class InpaintingCallback(ImageGridCallback):
             mask,
             iterations=self.iterations,
             step_size=self.step_size,
-            noise_scale=self.noise_scale,
-            seed=self.seed,
+            tolerance=self.tolerance,
         )
         return tile(inpainting_rows(self._images, mask, result), len(self._images))

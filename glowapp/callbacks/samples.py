@@ -16,14 +16,8 @@ from torch import Tensor
 from torchvision.transforms.functional import to_pil_image
 
 from glowapp.callbacks.ema import averaged_weights
-from glowapp.generate import (
-    Temperature,
-    class_labels,
-    draw_noise,
-    sample_with_noise,
-    save_png,
-    tile,
-)
+from glowapp.generate import Temperature, class_labels, draw_noise, sample_with_noise
+from glowapp.images import save_png, tile
 from glowapp.module import GlowModule
 
 
@@ -163,6 +157,9 @@ class SampleGridCallback(ImageGridCallback):
         seed: seed of the fixed noise.
         labels: classes to sample from a class-conditional model, repeated cyclically along
             each row (None: every class in turn). A model without classes rejects labels.
+
+    The temperatures, sample count, seed and labels are checked where they are used
+    (:mod:`glowapp.generate`), so a bad one raises its ``ValueError`` at the first render.
     """
 
     name = "samples"
@@ -177,8 +174,6 @@ class SampleGridCallback(ImageGridCallback):
         labels: Sequence[int] | None = None,
     ) -> None:
         super().__init__(every_n_steps, every_n_epochs)
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be positive, got {num_samples}")
         self.temperatures = list(temperatures)
         self.num_samples = num_samples
         self.seed = seed

@@ -5,17 +5,18 @@ Every DataModule yields ``(images, labels)`` with ``images`` uint8 ``[B, C, H, W
 construction. :func:`load_image` prepares a single image file the same way for the CLI tools.
 """
 
+from glowapp.data.base import ImageDataModule
 from glowapp.data.datamodules import (
     CelebADataModule,
     CIFAR10DataModule,
     FashionMNISTDataModule,
-    ImageDataModule,
     MNISTDataModule,
     SVHNDataModule,
+    TorchvisionDataModule,
 )
 from glowapp.data.folder import ImageFolderDataModule
-from glowapp.data.images import ImageLoadError, LoadedImage, load_image
 from glowapp.data.sources import DatasetNotFoundError
+from glowapp.images import ImageLoadError, LoadedImage, load_image
 
 __all__ = [
     "CIFAR10DataModule",
@@ -28,5 +29,6 @@ __all__ = [
     "LoadedImage",
     "MNISTDataModule",
     "SVHNDataModule",
+    "TorchvisionDataModule",
     "load_image",
 ]

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from glowapp.data.images import center_crop, fit_image, pil_to_tensor, to_mode
+from glowapp.data.catalog import Layout
+from glowapp.images import center_crop, fit_image, pil_to_tensor, to_mode
 
 __all__ = [
+    "EpochSeededSampler",
     "FitToSize",
     "PILImages",
     "Sample",
@@ -37,6 +40,21 @@ class TensorImages(Dataset[Sample]):
             raise ValueError(f"{len(images)} images but labels of shape {tuple(labels.shape)}")
         self.images = images
         self.labels = labels.to(torch.int64)
+
+    @classmethod
+    def from_array(
+        cls, data: np.ndarray | torch.Tensor, layout: Layout, labels: Any
+    ) -> TensorImages:
+        """A torchvision set's uint8 ``data`` array, with axes ``layout``, as ``[N, C, H, W]``.
+
+        ``NHW`` gains a channel axis and ``NHWC`` is permuted; the array is copied at most once.
+        """
+        images = torch.as_tensor(data)
+        if layout == "NHW":
+            images = images.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
+        elif layout == "NHWC":
+            images = images.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+        return cls(images.contiguous(), torch.as_tensor(labels))
 
     def __len__(self) -> int:
         return len(self.images)

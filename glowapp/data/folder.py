@@ -12,10 +12,10 @@ from PIL import Image
 from pytorch_lightning.utilities import rank_zero_warn
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from glowapp.data.datamodules import ImageDataModule, Pool
+from glowapp.data.base import ImageDataModule, Pool
 from glowapp.data.datasets import FitToSize, PILImages, fraction_count, seeded_permutation
-from glowapp.data.images import channels_to_mode, open_image, to_mode
 from glowapp.data.sources import DatasetNotFoundError, not_found_message
+from glowapp.images import channels_to_mode, open_image, to_mode
 
 __all__ = ["ImageFolderDataModule", "PhotoFolder", "find_image_classes"]
 

@@ -1,8 +1,9 @@
-"""Finding data sets on disk, and the error raised when one cannot be found.
+"""Finding data set files on disk, and the error raised when a data set cannot be found.
 
-The parsing itself is always torchvision's; this module only makes sure torchvision finds the
-files where it expects them (e.g. the Debian package ``dataset-fashion-mnist`` ships gzipped IDX
-files in ``/usr/share/datasets/fashion-mnist``, while torchvision reads uncompressed files from
+The parsing itself is always torchvision's; this module only checks that the files are where
+torchvision expects them, and puts them there from a compressed or system-wide copy (e.g. the
+Debian package ``dataset-fashion-mnist`` ships gzipped IDX files in
+``/usr/share/datasets/fashion-mnist``, while torchvision reads uncompressed files from
 ``ROOT/FashionMNIST/raw``).
 """
 
@@ -16,25 +17,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
-    "IDX_FILES",
     "DatasetNotFoundError",
-    "install_idx_files",
+    "has_files",
     "not_found_message",
+    "unpack_files",
 ]
-
-IDX_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-"""The four files of an MNIST-style data set, as torchvision reads them (uncompressed)."""
 
 
 class DatasetNotFoundError(RuntimeError):
     """A data set is not on disk (or unreadable there) and could not be downloaded.
 
-    The message names the data set, every place that was searched and the ways to provide it.
+    The message (see :func:`not_found_message`) names the data set, every place that was
+    searched and the ways to provide it.
     """
 
 
@@ -44,10 +38,10 @@ def not_found_message(
     ways: Sequence[str],
     reason: str | None = None,
 ) -> str:
-    """Format the message of a :class:`DatasetNotFoundError`."""
-    lines = [f"{dataset} data set not found."]
-    if reason:
-        lines[0] = f"{dataset} data set not found: {reason}"
+    """The one format of a :class:`DatasetNotFoundError` message: what, where, how to fix."""
+    lines = [
+        f"{dataset} data set not found: {reason}" if reason else f"{dataset} data set not found."
+    ]
     lines.append("Looked in:")
     lines.extend(f"  - {place}" for place in looked_in)
     lines.append("To provide it, do one of:")
@@ -55,7 +49,16 @@ def not_found_message(
     return "\n".join(lines)
 
 
-def _idx_source(directory: Path, name: str) -> Path | None:
+def has_files(directory: Path, names: Sequence[str]) -> bool:
+    """Whether ``directory`` holds every entry of ``names`` (``"name/"``: a folder, else a file)."""
+    for name in names:
+        path = directory / name
+        if not (path.is_dir() if name.endswith("/") else path.is_file()):
+            return False
+    return True
+
+
+def _plain_or_gz(directory: Path, name: str) -> Path | None:
     """``directory/name`` if present, else ``directory/name.gz`` if present, else None."""
     for candidate in (directory / name, directory / f"{name}.gz"):
         if candidate.is_file():
@@ -80,28 +83,28 @@ def _copy_atomically(source: Path, target: Path) -> None:
         raise
 
 
-def install_idx_files(raw_dir: Path, sources: Sequence[Path]) -> Path | None:
-    """Make ``raw_dir`` hold the four uncompressed IDX files torchvision's MNIST classes read.
+def unpack_files(names: Sequence[str], target: Path, sources: Sequence[Path]) -> Path | None:
+    """Make ``target`` hold the files ``names`` uncompressed, as torchvision reads them.
 
-    ``raw_dir`` itself is searched first (plain or ``.gz`` files), then each directory of
-    ``sources`` in order; the first directory holding all four files is used, and its files are
-    decompressed or copied into ``raw_dir``. Returns that directory, or None if none has them.
+    ``target`` itself is searched first (plain or ``.gz`` files), then each directory of
+    ``sources`` in order; the first directory holding all of them (each plain or ``.gz``) is
+    used, and its files are decompressed or copied into ``target``. Returns that directory, or
+    None if none has them all.
 
     Raises:
         OSError: a file could not be read, decompressed or written.
     """
-    for directory in (raw_dir, *sources):
-        found = {name: _idx_source(directory, name) for name in IDX_FILES}
-        if any(path is None for path in found.values()):
+    for directory in (target, *sources):
+        found = [(name, _plain_or_gz(directory, name)) for name in names]
+        if any(path is None for _, path in found):
             continue
-        for name, path in found.items():
-            target = raw_dir / name
-            if path is None or path == target:
+        for name, path in found:
+            if path is None or path == target / name:
                 continue
             try:
-                raw_dir.mkdir(parents=True, exist_ok=True)
-                _copy_atomically(path, target)
+                target.mkdir(parents=True, exist_ok=True)
+                _copy_atomically(path, target / name)
             except (OSError, EOFError) as err:  # EOFError: truncated .gz
-                raise OSError(f"could not unpack {path} into {target} ({err})") from err
+                raise OSError(f"could not unpack {path} into {target / name} ({err})") from err
         return directory
     return None

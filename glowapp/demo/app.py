@@ -1,20 +1,20 @@
 """The Gradio page of ``glowapp demo``: one tab per operation, served on loopback by default.
 
-:func:`build_app` lays out the Sample, Interpolate, Inpaint and Score tabs around a
+:func:`build_app` lays out the Sample, Interpolate, Inpaint, Manipulate and Score tabs around a
 :class:`~glowapp.demo.handlers.Demo`; :func:`launch` serves it (no share link, no analytics,
 uploads capped at :data:`~glowapp.demo.handlers.MAX_UPLOAD_BYTES`); :func:`serve` is the
 command: load once, write the example photos, serve until Ctrl+C.
 
-Interpolate and Score receive the raw uploaded files (``preprocess=False``) so that a file that
-is not an image reaches :func:`~glowapp.demo.handlers.read_upload` and gets its clear message,
-instead of failing inside Gradio's own image decoding.
+Interpolate, Manipulate and Score receive the raw uploaded files (``preprocess=False``) so
+that a file that is not an image reaches :func:`~glowapp.demo.handlers.read_upload` and gets
+its clear message, instead of failing inside Gradio's own image decoding.
 """
 
 from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -22,15 +22,15 @@ import gradio as gr
 from PIL import Image
 from rich.console import Console
 
-from glowapp.demo.examples import write_examples
+from glowapp.demo.examples import write_example_sets, write_examples
 from glowapp.demo.handlers import (
+    MAX_ALPHA,
     MAX_ITERATIONS,
     MAX_SAMPLES,
     MAX_STEPS,
     MAX_TEMPERATURE,
     MAX_UPLOAD_BYTES,
     Demo,
-    DemoInputError,
     Upload,
 )
 from glowapp.generate import INTERPOLATION_MODES, MASK_KINDS
@@ -46,13 +46,15 @@ MASK_COLOR = "#ff00ff"
 
 
 def _shown(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Turn :class:`DemoInputError` into :class:`gr.Error`, which the page shows to the user."""
+    """Turn a ``ValueError`` (a :class:`~glowapp.demo.handlers.DemoInputError`, or the check of
+    a value in :mod:`glowapp.generate`) into :class:`gr.Error`, which the page shows to the user
+    with the same message."""
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
-        except DemoInputError as err:
+        except ValueError as err:
             raise gr.Error(str(err), print_exception=False) from None
 
     return wrapper
@@ -116,7 +118,7 @@ def _inpaint_tab(demo: Demo, examples: Sequence[Path]) -> None:
             preset = gr.Dropdown(
                 list(MASK_KINDS), value="center", label="preset mask (used when nothing is painted)"
             )
-            iterations = gr.Slider(0, MAX_ITERATIONS, value=300, step=10, label="iterations")
+            iterations = gr.Slider(0, MAX_ITERATIONS, value=25, step=5, label="iteration limit")
             button = gr.Button("Inpaint", variant="primary", elem_id="inpaint-button")
     with gr.Row():
         masked = gr.Image(label="masked input", format="png", elem_id="inpaint-masked")
@@ -162,6 +164,49 @@ def _inpaint_tab(demo: Demo, examples: Sequence[Path]) -> None:
     button.click(_shown(run), [editor, preset, iterations], [masked, completion, original, summary])
 
 
+def _manipulate_tab(
+    demo: Demo, examples: Sequence[Path], sets: Mapping[str, Sequence[Path]]
+) -> None:
+    with gr.Row():
+        image = gr.Image(type="filepath", label="image", height=240, elem_id="manipulate-image")
+        positive = gr.File(
+            file_count="multiple",
+            label="positive set (move towards)",
+            elem_id="manipulate-positive",
+        )
+        negative = gr.File(
+            file_count="multiple", label="negative set (move from)", elem_id="manipulate-negative"
+        )
+    with gr.Row():
+        alpha = gr.Slider(
+            -MAX_ALPHA, MAX_ALPHA, value=1.5, step=0.1, label="alpha (step along the direction)"
+        )
+        button = gr.Button("Manipulate", variant="primary", elem_id="manipulate-button")
+    output = gr.Image(
+        label="alpha·0 (the input) … alpha", format="png", elem_id="manipulate-output"
+    )
+    gr.Examples([[str(path)] for path in examples], [image], elem_id="manipulate-examples")
+    names = list(sets)
+    choices = [(names[i], names[1 - i]) for i in range(2)] if len(names) == 2 else []
+    gr.Examples(
+        [[list(map(str, sets[a])), list(map(str, sets[b]))] for a, b in choices],
+        [positive, negative],
+        example_labels=[f"{b} → {a}" for a, b in choices],
+        elem_id="manipulate-sets",
+    )
+
+    def run(
+        image: dict | None, positive: list[dict] | None, negative: list[dict] | None, alpha: float
+    ) -> Any:
+        uploads = [
+            [upload for upload in map(_upload, payloads or []) if upload is not None]
+            for payloads in (positive, negative)
+        ]
+        return demo.manipulate(_upload(image), *uploads, alpha)
+
+    button.click(_shown(run), [image, positive, negative, alpha], output, preprocess=False)
+
+
 def _score_tab(demo: Demo, examples: Sequence[Path]) -> None:
     files = gr.File(file_count="multiple", label="images", elem_id="score-files")
     button = gr.Button("Score", variant="primary", elem_id="score-button")
@@ -181,15 +226,15 @@ def _score_tab(demo: Demo, examples: Sequence[Path]) -> None:
     button.click(_shown(run), files, table, preprocess=False)
 
 
-def build_app(demo: Demo, examples: Sequence[Path]) -> gr.Blocks:
-    """The demo page: a Sample, Interpolate, Inpaint and Score tab, with ``examples`` to pick."""
-    hparams = demo.module.hparams
-    shape = "×".join(map(str, demo.image_shape))
+def build_app(
+    demo: Demo, examples: Sequence[Path], sets: Mapping[str, Sequence[Path]] | None = None
+) -> gr.Blocks:
+    """The demo page: a Sample, Interpolate, Inpaint, Manipulate and Score tab, with
+    ``examples`` to pick, and two example ``sets`` (by name) of images for a direction."""
     with gr.Blocks(title="glowapp demo", analytics_enabled=False) as app:
         gr.Markdown(
-            f"## glowapp demo\n{hparams['arch']} flow on {shape} images "
-            f"({hparams['levels']} levels × {hparams['steps']} steps). Photos are converted, "
-            "resized and center-cropped to the model's input, exactly as `glowapp` tools do."
+            f"## glowapp demo\n{demo.description}. Photos are converted, resized and "
+            "center-cropped to the model's input, exactly as `glowapp` tools do."
         )
         with gr.Tab("Sample", id="sample"):
             _sample_tab(demo)
@@ -197,6 +242,8 @@ def build_app(demo: Demo, examples: Sequence[Path]) -> gr.Blocks:
             _interpolate_tab(demo, examples)
         with gr.Tab("Inpaint", id="inpaint"):
             _inpaint_tab(demo, examples)
+        with gr.Tab("Manipulate", id="manipulate"):
+            _manipulate_tab(demo, examples, sets or {})
         with gr.Tab("Score", id="score"):
             _score_tab(demo, examples)
     return app
@@ -223,4 +270,6 @@ def serve(module: GlowModule, host: str, port: int, console: Console) -> None:
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"warning: serving on {host}: anyone who can reach it can use the demo")
     with tempfile.TemporaryDirectory(prefix="glowapp-demo-") as directory:
-        launch(build_app(Demo(module), write_examples(Path(directory))), host, port)
+        examples = write_examples(Path(directory))
+        sets = write_example_sets(Path(directory) / "sets")
+        launch(build_app(Demo(module), examples, sets), host, port)

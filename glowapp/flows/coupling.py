@@ -103,8 +103,12 @@ class ChannelCoupling(Bijection):
 
     ``swap=True`` exchanges the roles of the two halves (for alternating stacks). With an odd
     channel count the first half is the smaller one. ``transform`` is ``g``: a name for
-    :func:`make_transform` or an :class:`ElementwiseTransform`.
+    :func:`make_transform` or an :class:`ElementwiseTransform`. ``NN`` comes from
+    :attr:`make_net` (``(in, out, hidden, blocks) -> nn.Module``), which a subclass can replace
+    (:class:`~glowapp.flows.vector_coupling.VectorCoupling`: an MLP on ``[B, D]``).
     """
+
+    make_net = staticmethod(make_conditioner)
 
     def __init__(
         self,
@@ -121,7 +125,7 @@ class ChannelCoupling(Bijection):
         self.sizes = [num_channels // 2, num_channels - num_channels // 2]
         self.transform = as_transform(transform)
         cond, changed = self.sizes[::-1] if swap else self.sizes
-        self.net = make_conditioner(cond, changed * self.transform.params_per_dim, hidden, blocks)
+        self.net = self.make_net(cond, changed * self.transform.params_per_dim, hidden, blocks)
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         first, second = torch.split(x, self.sizes, dim=1)
@@ -137,12 +141,12 @@ class ChannelCoupling(Bijection):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a, b = self._split(x)
         yb, ld = self.transform(b, self._params(a, b))
-        return self._merge(a.to(yb.dtype), yb), ld.sum(dim=(1, 2, 3))
+        return self._merge(a.to(yb.dtype), yb), ld.flatten(1).sum(dim=1)
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         a, b = self._split(y)
         xb, ld = self.transform.inverse(b, self._params(a, b))
-        return self._merge(a.to(xb.dtype), xb), ld.sum(dim=(1, 2, 3))
+        return self._merge(a.to(xb.dtype), xb), ld.flatten(1).sum(dim=1)
 
 
 class CheckerboardCoupling(Bijection):

@@ -24,11 +24,15 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glowapp.flows.coupling import CheckerboardCoupling
-from glowapp.flows.preprocess import dequantize, place_in_bin, quantize
+from glowapp.flows.preprocess import (
+    dequantize,
+    log_sigmoid_derivative,
+    place_in_bin,
+    quantize,
+)
 
 DEQUANTIZATIONS = ("uniform", "variational")
 _TINY = 2.0**-24  # 1 − _TINY is the largest float32 below 1
@@ -41,7 +45,7 @@ def importance_weighted(log_weights: Tensor) -> Tensor:
 
 def logistic_log_prob(eps: Tensor) -> Tensor:
     """``Σ log Logistic(ε; 0, 1) = Σ [log σ(ε) + log σ(−ε)]`` over all but the batch: ``[B, ...] -> [B]``."""
-    return -(F.softplus(eps) + F.softplus(-eps)).flatten(1).sum(dim=1)
+    return log_sigmoid_derivative(eps).flatten(1).sum(dim=1)
 
 
 def logistic_noise(
@@ -123,8 +127,8 @@ class VariationalDequantization(nn.Module):
         for coupling in self.couplings:
             z, ld = coupling(z, context)
             logdet = logdet + ld
-        log_sigmoid_derivative = -(F.softplus(z) + F.softplus(-z)).flatten(1).sum(dim=1)
-        return torch.sigmoid(z), logdet + log_sigmoid_derivative
+        log_slope = log_sigmoid_derivative(z).flatten(1).sum(dim=1)  # log|det ∂u/∂z|, [B]
+        return torch.sigmoid(z), logdet + log_slope
 
     def forward(
         self, images: Tensor, generator: torch.Generator | None = None
@@ -135,7 +139,9 @@ class VariationalDequantization(nn.Module):
         ``generator`` (on the images' device) makes the draw reproducible.
         """
         levels = quantize(images, self.n_bits)
-        eps = logistic_noise(levels.shape, generator, levels.device)  # (B, C, H, W)
+        eps = logistic_noise(levels.shape, generator, levels.device).to(
+            levels.dtype
+        )  # (B, C, H, W)
         u, logdet = self.transform(eps, levels)
         # σ(z) rounds to 1.0 in float32 for z ≳ 17; u must stay below 1 to stay in k's bin.
         u = u.clamp(max=1 - _TINY)

@@ -21,9 +21,19 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from glowapp.flows.base import Bijection, zero_logdet
+
+
+def log_sigmoid_derivative(x: Tensor) -> Tensor:
+    """``log σ'(x) = log σ(x) + log σ(−x) = −softplus(x) − softplus(−x)``, elementwise, same shape.
+
+    Stable for any ``x`` (no ``log`` of a sigmoid that rounded to 0 or 1). It is the log-density
+    of the standard logistic distribution and the log-slope of the sigmoid.
+    """
+    return -(F.softplus(x) + F.softplus(-x))
 
 
 def bits_per_dim(
@@ -42,7 +52,8 @@ def bits_per_dim(
     padding), ``y = (k + u) / 2^n_bits ∈ [0, 1)`` the dequantised image and ``log q(u | k)`` the
     log-density of its noise ``u ∈ [0, 1)^D`` (``[B]``; 0 for uniform noise). Returns ``[B]``.
     """
-    log_py = log_px.float() + logdet_preprocess.float() - log_q
+    dtype = torch.promote_types(log_px.dtype, torch.float32)  # float32 under autocast, or float64
+    log_py = log_px.to(dtype) + logdet_preprocess.to(dtype) - log_q
     log_pk = log_py - num_dims * n_bits * math.log(2.0)
     return -log_pk / (num_dims * math.log(2.0))
 
@@ -65,7 +76,7 @@ def quantize(images: Tensor, n_bits: int) -> Tensor:
                 f"float images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]; "
                 "pass uint8 tensors for 0..255 pixels"
             )
-        pixels = (images.float() * 255.0).round()
+        pixels = (images.to(torch.promote_types(images.dtype, torch.float32)) * 255.0).round()
     else:
         raise TypeError(
             f"images must be uint8 (0..255) or float in [0, 1], got dtype {images.dtype}"
@@ -127,12 +138,8 @@ class LogitTransform(Bijection):
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         p = torch.sigmoid(x)
         y = (p - self.alpha) / (1 - 2 * self.alpha)
-        # log dp/dx = log p + log(1 − p) = −softplus(−x) − softplus(x)
-        ld = (
-            -torch.nn.functional.softplus(-x)
-            - torch.nn.functional.softplus(x)
-            - math.log(1 - 2 * self.alpha)
-        )
+        # log dp/dx = log p + log(1 − p) = log σ'(x)
+        ld = log_sigmoid_derivative(x) - math.log(1 - 2 * self.alpha)
         return y, ld.flatten(1).sum(dim=1)
 
 

@@ -4,5 +4,6 @@ from glowapp.models.glow import Glow
 from glowapp.models.multiscale import MultiScaleFlow
 from glowapp.models.nice import NICE
 from glowapp.models.realnvp import RealNVP
+from glowapp.models.spec import build_flow, flow_spec
 
-__all__ = ["Glow", "NICE", "MultiScaleFlow", "RealNVP"]
+__all__ = ["Glow", "NICE", "MultiScaleFlow", "RealNVP", "build_flow", "flow_spec"]

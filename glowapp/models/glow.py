@@ -8,14 +8,19 @@ from glowapp.flows.actnorm import ActNorm
 from glowapp.flows.base import Bijection, FlowSequential
 from glowapp.flows.conv1x1 import ChannelPermutation, InvConv1x1, InvConv1x1LU
 from glowapp.flows.coupling import ChannelCoupling, make_transform
+from glowapp.flows.emerging import EmergingConv2d
 from glowapp.flows.squeeze import Squeeze
 from glowapp.models.multiscale import MultiScaleFlow
 
-PERMUTATIONS = ("lu", "conv", "shuffle", "reverse")
+PERMUTATIONS = ("lu", "conv", "shuffle", "reverse", "emerging")
 
 
 def channel_mixer(num_channels: int, permutation: str) -> Bijection:
-    """The step's channel mixing: LU 1×1 conv, plain 1×1 conv, random shuffle or reversal."""
+    """The step's channel mixing: LU 1×1 conv, plain 1×1 conv, random shuffle or reversal, or
+    ``"emerging"``: a 3×3 :class:`EmergingConv2d` then an LU 1×1 conv, as Hoogeboom et al. (2019)
+    placed it in Glow (its inverse is sequential: sampling is slower, see its docstring)."""
+    if permutation == "emerging":
+        return FlowSequential([EmergingConv2d(num_channels), InvConv1x1LU(num_channels)])
     if permutation == "lu":
         return InvConv1x1LU(num_channels)
     if permutation == "conv":
@@ -64,10 +69,10 @@ class Glow(MultiScaleFlow):
         hidden: width of the coupling networks.
         coupling: ``"affine"`` (bounded scale), ``"additive"`` or ``"spline"`` (rational-quadratic,
             Durkan et al. 2019).
-        permutation: ``"lu"`` (LU 1×1 conv), ``"conv"`` (plain 1×1 conv), ``"shuffle"``, ``"reverse"``.
+        permutation: ``"lu"`` (LU 1×1 conv), ``"conv"`` (plain 1×1 conv), ``"shuffle"``,
+            ``"reverse"``, or ``"emerging"`` (a 3×3 emerging convolution, then the LU 1×1 conv, as
+            Hoogeboom et al. 2019 placed it; its inverse is sequential, so sampling is slower).
         image_size: ``H`` (square) or ``(H, W)``; learnt from the first batch if omitted.
-        memory_saving: recompute activations from the outputs during backprop (see
-            :mod:`glowapp.flows.invertible_backprop`): activation memory stops growing with depth.
         spline_bins: bins ``K`` of the spline coupling.
         spline_bound: the spline acts on ``[−B, B]`` (identity outside); this is ``B``.
         num_classes: > 0 for a class-conditional model (label-dependent top prior and a
@@ -83,7 +88,6 @@ class Glow(MultiScaleFlow):
         coupling: str = "affine",
         permutation: str = "lu",
         image_size: int | Sequence[int] | None = None,
-        memory_saving: bool = False,
         spline_bins: int = 8,
         spline_bound: float = 3.0,
         num_classes: int = 0,
@@ -115,6 +119,5 @@ class Glow(MultiScaleFlow):
             level_channels,
             [1] * levels,
             image_size,
-            memory_saving,
             num_classes,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Sequence
 
@@ -9,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from glowapp.flows.base import Bijection, zero_logdet
+from glowapp.flows.batchnorm import BatchNormFlow
 from glowapp.flows.invertible_backprop import invertible_forward
 from glowapp.flows.split import Split, TopPrior, standard_normal_log_prob
 
@@ -58,7 +61,6 @@ class MultiScaleFlow(nn.Module):
         level_channels: Sequence[int],
         squeezes: Sequence[int],
         image_size: int | Sequence[int] | None = None,
-        memory_saving: bool = False,
         num_classes: int = 0,
     ) -> None:
         super().__init__()
@@ -66,8 +68,9 @@ class MultiScaleFlow(nn.Module):
             raise ValueError(f"in_channels must be positive, got {in_channels}")
         self.in_channels = in_channels
         self.num_classes = num_classes
-        # Recompute activations from outputs in the backward pass instead of storing them.
-        self.memory_saving = memory_saving
+        # Recompute activations from outputs in the backward pass instead of storing them
+        # (a training option: see use_memory_saving).
+        self.memory_saving = False
         self.memory_format = torch.contiguous_format
         self.levels = nn.ModuleList(levels)
         self.splits = nn.ModuleList(Split(c) for c in level_channels[:-1])
@@ -93,6 +96,42 @@ class MultiScaleFlow(nn.Module):
     def _latent_channel_list(level_channels: Sequence[int]) -> list[int]:
         split_out = [c - c // 2 for c in level_channels[:-1]]
         return [*split_out, level_channels[-1]]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Record each architecture's constructor arguments, so :func:`~glowapp.models.spec.flow_spec`
+        can describe any flow as plain data (class path + arguments)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: MultiScaleFlow, *args: object, **kw: object) -> None:
+            if "_init_args" not in self.__dict__:  # the outermost (most derived) constructor wins
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                self.__dict__["_init_args"] = dict(list(bound.arguments.items())[1:])
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
+
+    @property
+    def init_args(self) -> dict[str, object]:
+        """The arguments this flow's class was constructed with (``{}`` for a bare MultiScaleFlow)."""
+        return dict(self.__dict__.get("_init_args", {}))
+
+    def use_memory_saving(self, enabled: bool = True) -> MultiScaleFlow:
+        """Recompute each level's activations from its output during backprop instead of storing
+        them (see :mod:`glowapp.flows.invertible_backprop`): slower, activation memory stops
+        growing with depth. Not with batch-norm layers, whose batch statistics are not invertible."""
+        if enabled and any(isinstance(m, BatchNormFlow) for m in self.modules()):
+            raise ValueError(
+                "memory_saving cannot be combined with batch_norm (batch statistics are not "
+                "invertible); turn one of them off"
+            )
+        self.memory_saving = enabled
+        return self
 
     def use_channels_last(self, enabled: bool = True) -> MultiScaleFlow:
         """Run on channels-last (``enabled``) or contiguous NCHW weights and activations."""
@@ -252,7 +291,11 @@ class MultiScaleFlow(nn.Module):
         log_p = logdet + sum(
             (standard_normal_log_prob(eps) for eps in latents), torch.zeros_like(logdet)
         )
-        logits = None if self.classifier is None else self.classifier(h.mean(dim=(2, 3)).float())
+        logits = (
+            None
+            if self.classifier is None
+            else self.classifier(h.mean(dim=(2, 3)).to(self.classifier.weight.dtype))
+        )
         if self.num_classes and y is None:
             # Marginal over a uniform class prior: run only the top prior once per class.
             per_class = []

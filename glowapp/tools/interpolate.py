@@ -1,0 +1,46 @@
+"""``glowapp interpolate``: a PNG row of images along the latent path between two photos."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from glowapp.generate import INTERPOLATION_MODES, interpolate
+from glowapp.images import save_png, tile
+from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model, wrote
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The two endpoint images, ``--steps``, ``--mode``, ``--out``."""
+    add_image_arguments(parser, 2, "the two endpoints")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=8,
+        help="images in the row, endpoints included (>= 2; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mode",
+        default="linear",
+        metavar="MODE",
+        help=f"interpolation of every level's latent: {' or '.join(INTERPOLATION_MODES)} "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("interp.png"), help="output PNG (default: %(default)s)"
+    )
+
+
+def run(args: argparse.Namespace, console: Console) -> None:
+    """Load the model and both photos, interpolate, write the row."""
+    module = load_model(args)
+    a, b = (image.image[None] for image in load_images(args.images, module, console))
+    grid = tile(interpolate(module, a, b, steps=args.steps, mode=args.mode), args.steps)
+    wrote(console, save_png(grid, args.out), grid, f"{args.steps} steps, {args.mode}")
+
+
+TOOL = Tool(
+    "interpolate", "interpolate in latent space between two images (PNG row)", add_arguments, run
+)

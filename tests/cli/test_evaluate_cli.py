@@ -1,0 +1,128 @@
+"""``glowapp evaluate``: the table and JSON on a trained model, and one line per bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers.fit_cli import one_error_line
+from helpers.generation import error_message, tiny_glow, write_checkpoint
+from helpers.trained import Trained
+
+from glowapp.cli import main
+from glowapp.evaluation import classifier as classifier_module
+from glowapp.evaluation import extractors, feature_extractor
+from glowapp.evaluation.metrics import check_set_size
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def evaluate(trained: Trained, *options: str) -> list[str]:
+    """The command line of ``glowapp evaluate`` on the session's trained model and data."""
+    return [
+        "evaluate",
+        "--ckpt",
+        str(trained.checkpoint),
+        "--data-root",
+        str(trained.data_root),
+        "--device",
+        "cpu",
+        *options,
+    ]
+
+
+def test_prints_labelled_distances_and_writes_the_json_contract(
+    trained_model: Trained,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    options = ["--num", "256", "--test-limit", "512", "--temperature", "0.7", "1.0"]
+    assert main(evaluate(trained_model, *options, "--json", "eval.json")) == 0
+    out = capsys.readouterr().out
+    assert "FID (fashion-mnist features)" in out and "KID (fashion-mnist features)" in out
+    assert "test bits/dim:" in out and "reference: real training images" in out
+    assert "│ T = 0.7 " in out and "│ T = 1 " in out and "│ reference " in out
+    document = json.loads((tmp_path / "eval.json").read_text())
+    assert {"checkpoint", "features", "num_samples", "test_bpd", "rows", "reference"} <= set(
+        document
+    )
+    assert document["checkpoint"] == str(trained_model.checkpoint)
+    assert document["features"] == "fashion-mnist" and document["num_samples"] == 256
+    assert document["test_images"] == 512 and 3.0 < document["test_bpd"] < 6.0
+    assert [row["temperature"] for row in document["rows"]] == [0.7, 1.0]
+    for row in document["rows"]:
+        assert set(row) == {"temperature", "fid", "kid", "kid_std"}
+        assert row["fid"] > document["reference"]["fid"]
+    assert set(document["reference"]) == {"fid", "kid", "kid_std"}
+
+
+def run_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The message of the one ``glowapp: error:`` line a failing command prints (exit 1)."""
+    assert main(argv) == 1
+    return one_error_line(capsys).removeprefix("glowapp: error: ")
+
+
+def test_num_too_small_for_the_feature_dimension(
+    trained_model: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = run_error(evaluate(trained_model, "--num", "100"), capsys)
+    expected = error_message(
+        check_set_size, 100, "samples", feature_extractor("fashion-mnist", (1, 28, 28))
+    )
+    assert message == expected
+
+
+def test_too_few_test_images(trained_model: Trained, capsys: pytest.CaptureFixture[str]) -> None:
+    message = run_error(evaluate(trained_model, "--num", "256", "--test-limit", "100"), capsys)
+    assert message.startswith("100 real images are too few for FID")
+
+
+def test_features_that_do_not_fit_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = write_checkpoint(tiny_glow(side=16), tmp_path / "small.ckpt")
+    argv = ["evaluate", "--ckpt", str(checkpoint), "--features", "fashion-mnist"]
+    message = run_error(argv, capsys)
+    assert message == error_message(feature_extractor, "fashion-mnist", (1, 16, 16))
+
+
+def test_missing_inception_features(
+    trained_model: Trained,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(extractors, "torch_fidelity_installed", lambda: False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached weights
+    message = run_error(evaluate(trained_model, "--features", "inception"), capsys)
+    assert "the inception features need the torch-fidelity package" in message
+    assert "pip install torch-fidelity" in message and str(tmp_path) in message
+
+
+def test_missing_classifier_weights(
+    trained_model: Trained,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    nowhere = [
+        tmp_path / "a" / "fashion_mnist_features.pt",
+        tmp_path / "b" / "fashion_mnist_features.pt",
+    ]
+    monkeypatch.setattr(classifier_module, "feature_classifier_paths", lambda: nowhere)
+    message = run_error(evaluate(trained_model), capsys)
+    assert "feature classifier's weights are missing" in message
+    assert all(str(path) in message for path in nowhere)
+
+
+def test_a_bad_temperature(trained_model: Trained, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = evaluate(trained_model, "--num", "256", "--test-limit", "256", "--temperature", "-1")
+    assert run_error(argv, capsys) == "temperature must be a finite number >= 0, got -1"
+
+
+def test_a_data_set_of_another_shape(
+    trained_model: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = run_error(evaluate(trained_model, "--data", "cifar10"), capsys)
+    assert message.startswith("--data cifar10 holds 3x32x32 images but the model makes 1x28x28")
