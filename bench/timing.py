@@ -82,7 +82,8 @@ def _cpu_ticks() -> tuple[int, int, int]:
 class CpuMonitor:
     """How many CPU cores *other* processes kept busy while the block ran (a contention meter).
 
-    From ``/proc/stat`` minus this process's own ticks; ``-1`` where ``/proc`` is unavailable.
+    From ``/proc/stat`` minus this process's own ticks; ``-1`` where ``/proc`` is unavailable,
+    0 for a block shorter than one clock tick.
     On a 2-core machine even one busy foreign process matters: with 2 OpenMP threads every
     parallel region waits for the thread that shares a core with it.
     """
@@ -99,8 +100,8 @@ class CpuMonitor:
         if self._start is None:
             return
         busy, total, own = (b - a for a, b in zip(self._start, _cpu_ticks(), strict=True))
-        if total > 0:
-            self.other_cores = max(busy - own, 0) / total * (os.cpu_count() or 1)
+        # A block shorter than one clock tick (10 ms) sees no ticks at all: nothing measured busy.
+        self.other_cores = max(busy - own, 0) / total * (os.cpu_count() or 1) if total > 0 else 0.0
 
 
 def wait_until_idle(
