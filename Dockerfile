@@ -10,16 +10,19 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY glowapp ./glowapp
 COPY configs ./configs
+# The shipped models and the feature classifier: `pip install .` copies them into the installed
+# package (setup.py), where `--ckpt fashion-mnist` finds them; /app/checkpoints becomes the volume.
+COPY checkpoints/*.ckpt checkpoints/fashion_mnist_features.* ./checkpoints/
 
 # The constraints file holds torch and torchvision at the base image's CUDA builds: pip then
 # installs only what the image lacks (Lightning, jsonargparse, ...) and fails loudly, instead of
 # quietly downloading another torch, if a dependency ever asks for a newer one.
 RUN python -c "from importlib.metadata import version; [print(f'{p}=={version(p)}') for p in ('torch', 'torchvision')]" > /tmp/base-constraints.txt \
     && pip install --no-cache-dir --constraint /tmp/base-constraints.txt ".[demo]" \
-    && rm /tmp/base-constraints.txt \
+    && rm -r /tmp/base-constraints.txt checkpoints \
     && groupadd --gid 1000 glow \
     && useradd --create-home --uid 1000 --gid 1000 --shell /bin/bash glow \
     && mkdir -p /data /checkpoints /outputs \
@@ -31,7 +34,7 @@ RUN python -c "from importlib.metadata import version; [print(f'{p}=={version(p)
 # Numeric, so the ID is valid on hosts without a "glow" user (e.g. Kubernetes runAsNonRoot).
 USER 1000:1000
 VOLUME ["/data", "/checkpoints", "/outputs"]
-# glowapp demo --ckpt /checkpoints/RUN/last.ckpt --host 0.0.0.0 (publish with -p 7860:7860)
+# glowapp demo --host 0.0.0.0 (the shipped model; publish with -p 7860:7860), or --ckpt /checkpoints/RUN/last.ckpt
 EXPOSE 7860
 
 ENTRYPOINT ["glowapp"]

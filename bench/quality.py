@@ -16,13 +16,19 @@ does:
   dequantisation as well, so the two compare on equal terms).
 
 Training time runs from the first training batch and excludes checkpoint writing; validation is
-switched off (it would eat into the budget). It writes a JSON report (``--out``) with the config,
-overrides, every budget's steps, images/s and test bits/dim, and prints a table.
+switched off (it would eat into the budget). ``--clock wall`` (default) counts wall-clock seconds;
+``--clock cpu`` counts the process's CPU seconds (all its threads), which other work on the machine
+does not inflate: two runs with ``--threads 1 --clock cpu`` can share a machine and still compare.
+Each budget's checkpoint is also timed drawing ``--sample-images`` samples at T = 0.7 (same clock).
+It writes a JSON report (``--out``) with the config, overrides, every budget's steps, training and
+sampling images/s and test bits/dim, and prints a table.
 
     .venv/bin/python -m bench.quality --minutes 10 30
     .venv/bin/python -m bench.quality --minutes 10 30 --model.flow.init_args.coupling affine \
         --out bench/results/quality_affine.json
     .venv/bin/python -m bench.quality --minutes 30 --model.dequantization.kind variational
+    .venv/bin/python -m bench.quality --minutes 10 30 --threads 1 --clock cpu \
+        --model.flow.init_args.permutation emerging --out bench/results/quality_emerging.json
     .venv/bin/python -m bench.quality --quick --out /tmp/quality.json     # a seconds-long smoke run
 
 ``--quick``: budgets in seconds (default 2 and 4), a tiny model and data subset, 64 test images,
@@ -37,6 +43,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +57,8 @@ from glowapp.cli import GlowCLI, instantiate
 from glowapp.module import GlowModule
 from glowapp.runtime import tune_malloc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "glow_fashion_mnist.yaml"
 QUICK_OVERRIDES = [
@@ -78,9 +86,15 @@ class BudgetCheckpoints(Callback):
     images/s, checkpoint path) to :attr:`records`.
     """
 
-    def __init__(self, budgets_s: list[float], directory: Path) -> None:
+    def __init__(
+        self,
+        budgets_s: list[float],
+        directory: Path,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.budgets_s = sorted(budgets_s)
         self.directory = directory
+        self.clock = clock
         self.records: list[dict[str, Any]] = []
         self._start: float | None = None
         self._excluded = 0.0
@@ -88,10 +102,10 @@ class BudgetCheckpoints(Callback):
 
     def _elapsed(self) -> float:
         assert self._start is not None
-        return time.perf_counter() - self._start - self._excluded
+        return self.clock() - self._start - self._excluded
 
     def _save(self, trainer: pl.Trainer, reached: bool) -> None:
-        elapsed, begin = self._elapsed(), time.perf_counter()
+        elapsed, begin = self._elapsed(), self.clock()
         budget = self.budgets_s[len(self.records)]
         path = self.directory / f"budget_{len(self.records)}.ckpt"
         trainer.save_checkpoint(path)
@@ -106,11 +120,11 @@ class BudgetCheckpoints(Callback):
                 "checkpoint": str(path),
             }
         )
-        self._excluded += time.perf_counter() - begin
+        self._excluded += self.clock() - begin
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         if self._start is None:
-            self._start = time.perf_counter()
+            self._start = self.clock()
 
     def on_train_batch_end(
         self,
@@ -169,6 +183,18 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="evaluate on the first N test images only (default: all; --quick: 64)",
     )
     parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="what a budget counts: wall-clock seconds, or the process's CPU seconds (default: wall)",
+    )
+    parser.add_argument(
+        "--sample-images",
+        type=int,
+        default=None,
+        help="samples timed per budget checkpoint, at T = 0.7 (default 256; --quick: 8)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's)"
     )
     parser.add_argument(
@@ -219,13 +245,30 @@ def build(args: argparse.Namespace, overrides: list[str]) -> GlowCLI:
     return instantiate(cli_args)
 
 
+def sampling_speed(module: GlowModule, num: int, clock: Callable[[], float]) -> float:
+    """Images/s drawing ``num`` samples at T = 0.7 in batches of up to 64 (after one warm-up batch)."""
+    batch = min(num, 64)
+    module.sample(min(num, 4), temperature=0.7)
+    begin = clock()
+    for start in range(0, num, batch):
+        module.sample(min(batch, num - start), temperature=0.7)
+    return num / max(clock() - begin, 1e-9)
+
+
 def evaluate(
-    checkpoint: str, data: pl.LightningDataModule, iw_samples: int, accelerator: str
+    checkpoint: str,
+    data: pl.LightningDataModule,
+    iw_samples: int,
+    accelerator: str,
+    sample_images: int = 0,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
-    """``glowapp test``'s metrics of a checkpoint: ``test/bpd`` and, if ``iw_samples``, ``test/bpd_iw``."""
+    """``glowapp test``'s metrics of a checkpoint: ``test/bpd`` and, if ``iw_samples``,
+    ``test/bpd_iw``; with ``sample_images``, also ``sample_images_per_s``."""
     module = GlowModule.load_from_checkpoint(
         checkpoint, map_location="cpu", weights_only=True, iw_samples=iw_samples
     )
+    speed = sampling_speed(module.eval(), sample_images, clock) if sample_images else None
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -235,7 +278,7 @@ def evaluate(
         enable_model_summary=False,
     )
     (metrics,) = trainer.test(module, datamodule=data, verbose=False)
-    return metrics
+    return {**metrics, "sample_images_per_s": speed}
 
 
 def machine() -> dict[str, Any]:
@@ -252,16 +295,18 @@ def print_table(report: dict[str, Any]) -> None:
     table = Table(
         title=f"test bits/dim after fixed training time ({report['test_images']} test images)"
     )
-    for name in ("budget", "reached", "steps", "images/s", "test bpd (bound)", "test bpd (IW)"):
+    columns = ("budget", "reached", "steps", "train img/s", "sample img/s", "test bpd (bound)")
+    for name in (*columns, "test bpd (IW)"):
         table.add_column(name, justify="right")
     for row in report["budgets"]:
         iw = row.get("test_bpd_iw")
         budget = row["budget_s"]
         table.add_row(
-            f"{budget / 60:g} min" if budget >= 60 else f"{budget:g} s",
+            (f"{budget / 60:g} min" if budget >= 60 else f"{budget:g} s") + f" ({report['clock']})",
             "yes" if row["budget_reached"] else "no (training ended)",
             str(row["steps"]),
             f"{row['images_per_s']:.1f}" if row["images_per_s"] else "-",
+            f"{row['sample_images_per_s']:.1f}" if row.get("sample_images_per_s") else "-",
             f"{row['test_bpd']:.4f}",
             f"{iw:.4f} (S={report['iw_samples']})" if iw is not None else "-",
         )
@@ -281,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     iw_samples = args.iw_samples
     if iw_samples is None:
         iw_samples = (2 if args.quick else 16) if dequantization == "variational" else 0
-    budgets = BudgetCheckpoints(args.budgets_s, args.workdir)
+    clock = CLOCKS[args.clock]
+    sample_images = (
+        args.sample_images if args.sample_images is not None else (8 if args.quick else 256)
+    )
+    budgets = BudgetCheckpoints(args.budgets_s, args.workdir, clock)
     cli.trainer.callbacks.append(budgets)
     cli.trainer.fit(model, datamodule=cli.datamodule)
 
@@ -290,9 +339,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     for record in budgets.records:
-        metrics = evaluate(record["checkpoint"], cli.datamodule, iw_samples, accelerator)
+        metrics = evaluate(
+            record["checkpoint"], cli.datamodule, iw_samples, accelerator, sample_images, clock
+        )
         rows.append(
-            {**record, "test_bpd": metrics["test/bpd"], "test_bpd_iw": metrics.get("test/bpd_iw")}
+            {
+                **record,
+                "test_bpd": metrics["test/bpd"],
+                "test_bpd_iw": metrics.get("test/bpd_iw"),
+                "sample_images_per_s": metrics["sample_images_per_s"],
+            }
         )
     data = cli.datamodule
     report = {
@@ -303,10 +359,13 @@ def main(argv: list[str] | None = None) -> int:
         "model": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.hparams.items()},
         "dequantization": dequantization,
         "iw_samples": iw_samples,
+        "clock": args.clock,
+        "sample_images": sample_images,
         "test_images": len(data.test_dataset),
         "notes": "test_bpd: the bound with one dequantisation draw per image (the variational bound "
         "under variational dequantisation); test_bpd_iw: importance-weighted estimate over "
-        "iw_samples draws (tighter). Training time excludes checkpoint writes; no validation.",
+        "iw_samples draws (tighter). Training time excludes checkpoint writes; no validation. "
+        "clock: wall = wall-clock seconds, cpu = the process's CPU seconds (budgets, images/s).",
         "machine": machine(),
         "budgets": rows,
     }

@@ -4,13 +4,16 @@ Reading: :func:`load_image` turns any image file into the model's uint8 ``[C, H,
 :func:`fit_image` (resize to cover, center-crop), the same code the training data goes through
 (:class:`~glowapp.data.ImageFolderDataModule`, CelebA), so a photo given to ``glowapp`` is
 preprocessed exactly like the training images. Writing: :func:`tile` lays generated images out
-in one grid, :func:`masked_view` / :func:`inpainting_rows` make an inpainting figure, and
-:func:`save_png` writes it atomically. The generation math is in :mod:`glowapp.generate`.
+in one grid, :func:`masked_view` / :func:`inpainting_rows` make an inpainting figure,
+:func:`enlarge` scales a figure up by :func:`display_scale` (nearest neighbour, so every model
+pixel stays a sharp square), and :func:`save_png` writes it atomically. The generation math is
+in :mod:`glowapp.generate`.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from glowapp.generate import InpaintResult
 
 __all__ = [
+    "DISPLAY_CELL",
     "MASK_COLOR",
     "ImageLoadError",
     "LoadedImage",
@@ -35,6 +39,8 @@ __all__ = [
     "center_crop",
     "channels_to_mode",
     "covering_size",
+    "display_scale",
+    "enlarge",
     "fit_image",
     "inpainting_rows",
     "load_image",
@@ -45,6 +51,7 @@ __all__ = [
     "save_png",
     "tile",
     "to_mode",
+    "transpose_blocks",
     "write_atomically",
 ]
 
@@ -248,6 +255,16 @@ def tile(blocks: Sequence[Tensor], ncol: int, padding: int = 2, pad_value: float
     return make_grid(torch.cat(cells), nrow=ncol, padding=padding, pad_value=pad_value)
 
 
+def transpose_blocks(blocks: Sequence[Tensor]) -> Tensor:
+    """Swap rows and columns of a figure: ``R`` blocks ``[k, C, H, W]`` → ``[k, R, 3, H, W]``.
+
+    Image ``j`` of every block goes to block ``j`` (converted to RGB, floats in ``[0, 1]``), so
+    ``tile(transpose_blocks(blocks), len(blocks))`` shows ``blocks`` as columns. Every block must
+    hold the same number of images of the same size.
+    """
+    return torch.stack([_to_rgb(as_float_images(block).cpu()) for block in blocks], dim=1)
+
+
 def masked_view(images: Tensor, mask: Tensor) -> Tensor:
     """RGB copies ``[B, 3, H, W]`` of ``images`` with hidden pixels painted :data:`MASK_COLOR`.
 
@@ -270,6 +287,42 @@ def inpainting_rows(images: Tensor, mask: Tensor, result: InpaintResult) -> list
     # A per-channel mask shows as hidden wherever any channel is hidden.
     pixel_mask = torch.broadcast_to(mask, images.shape).any(dim=1)
     return [masked_view(images, pixel_mask), result.images, images]
+
+
+DISPLAY_CELL = 96
+"""Pixels that :func:`display_scale` enlarges the shorter side of each image to, at least."""
+
+
+def display_scale(image_size: tuple[int, int], scale: int | None = None) -> int:
+    """The integer enlargement of a figure of ``image_size`` = (H, W) images for :func:`enlarge`.
+
+    ``scale`` if given (1 = native size), else the smallest factor that makes every image at
+    least :data:`DISPLAY_CELL` pixels on its shorter side: 4 for 28×28 images, 3 for 32×32, 2 for
+    64×64, 1 from 96×96 up.
+
+    Raises:
+        ValueError: ``scale`` < 1.
+    """
+    if scale is not None:
+        if scale < 1:
+            raise ValueError(f"the scale (enlargement factor) must be at least 1, got {scale}")
+        return scale
+    return max(1, math.ceil(DISPLAY_CELL / min(image_size)))
+
+
+def enlarge(grid: Tensor, scale: int) -> Tensor:
+    """``grid`` ``[..., H, W]`` enlarged ``scale`` times by nearest neighbour: ``[..., H·k, W·k]``.
+
+    Every pixel becomes a ``scale`` × ``scale`` block of its value (no interpolation, no blur);
+    ``scale`` 1 returns ``grid`` itself.
+
+    Raises:
+        ValueError: ``scale`` < 1.
+    """
+    display_scale((1, 1), scale)
+    if scale == 1:
+        return grid
+    return grid.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
 
 
 # ---- writing files ----------------------------------------------------------------------------

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
 # Regenerates the README's pictures from a checkpoint, with fixed seeds:
-#   docs/samples.png        samples at T = 0, 0.5, 0.7, 1.0 (one row per temperature)
+#   docs/samples.png        samples at T = 0.5, 0.7, 0.8, 1.0 (one row per temperature: the
+#                           temperatures `glowapp evaluate` reports FID/KID for)
 #   docs/interpolation.png  Fashion-MNIST test images 0 -> 1, spherical interpolation
-#   docs/inpainting.png     test images 0-3: masked input / completion / original
-# Usage: bash scripts/make_docs_images.sh [CKPT] (default: the quickstart's
-# checkpoints/glow_fashion_mnist/last.ckpt). Set DOCS_SCALE (default 3) to change the nearest-
-# neighbour upscaling that makes the 28x28 images legible on a web page.
+#   docs/inpainting.png     test images 0-3, one row each: masked input / completion / original
+# Usage: bash scripts/make_docs_images.sh [CKPT] (a path or a shipped model's name; default: the
+# shipped fashion-mnist model). Set DOCS_SCALE (default 3; auto = the tools' own
+# default, 4 for 28x28) to change the tools' --scale, the nearest-neighbour enlargement that makes
+# the 28x28 images legible on a web page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ckpt=${1:-checkpoints/glow_fashion_mnist/last.ckpt}
+ckpt=${1:-fashion-mnist}
 scale=${DOCS_SCALE:-3}
 python=.venv/bin/python
 glowapp=.venv/bin/glowapp
-if [ ! -f "$ckpt" ]; then
-    echo "make_docs_images: checkpoint not found: $ckpt (train one with: bash scripts/quickstart.sh 30)" >&2
-    exit 1
-fi
+# A name or a path -> the file (one clear line and exit 1 when it is missing).
+ckpt=$("$python" - "$ckpt" <<'PY'
+import sys
+
+from glowapp.pretrained import resolve_checkpoint
+
+try:
+    print(resolve_checkpoint(sys.argv[1]))
+except ValueError as err:
+    sys.exit(f"make_docs_images: {err}")
+PY
+)
 examples=$(mktemp -d)
 trap 'rm -rf "$examples"' EXIT
 mkdir -p docs
@@ -24,23 +34,20 @@ echo "==> four Fashion-MNIST test images"
 "$python" scripts/export_examples.py "$examples" --count 4 >/dev/null
 
 echo "==> pictures from $ckpt"
-"$glowapp" sample --ckpt "$ckpt" --num 8 --nrow 8 --temperature 0 0.5 0.7 1.0 --seed 0 \
-    --out docs/samples.png
+"$glowapp" sample --ckpt "$ckpt" --num 8 --temperature 0.5 0.7 0.8 1.0 --seed 0 \
+    --scale "$scale" --out docs/samples.png
 "$glowapp" interpolate --ckpt "$ckpt" "$examples/test_0.png" "$examples/test_1.png" --steps 8 \
-    --mode spherical --out docs/interpolation.png
+    --mode spherical --scale "$scale" --out docs/interpolation.png
 "$glowapp" inpaint --ckpt "$ckpt" "$examples"/test_{0,1,2,3}.png --mask center \
-    --seed 0 --out docs/inpainting.png
+    --seed 0 --scale "$scale" --out docs/inpainting.png
 
-"$python" - "$ckpt" "$scale" docs/samples.png docs/interpolation.png docs/inpainting.png <<'PY'
+"$python" - "$ckpt" "$scale" <<'PY'
 import sys
 
 import torch
-from PIL import Image
 
-ckpt, scale, *pngs = sys.argv[1:]
-for png in pngs:
-    image = Image.open(png)
-    image.resize((image.width * int(scale), image.height * int(scale)), Image.NEAREST).save(png, optimize=True)
-step = torch.load(ckpt, map_location="cpu", weights_only=False).get("global_step")
-print(f"Done: {', '.join(pngs)} (x{scale}) from {ckpt}, trained for {step} steps.")
+ckpt, scale = sys.argv[1:]
+step = torch.load(ckpt, map_location="cpu", weights_only=True).get("global_step")
+pngs = "docs/samples.png, docs/interpolation.png, docs/inpainting.png"
+print(f"Done: {pngs} (--scale {scale}) from {ckpt}, trained for {step} steps.")
 PY

@@ -17,11 +17,14 @@ Configure them in a YAML config, e.g.::
           init_args: {max_skipped_steps: 20}
         - class_path: glowapp.callbacks.EMA
           init_args: {decay: 0.999}
+        - class_path: glowapp.callbacks.WarmStart
+          init_args: {checkpoint: checkpoints/fashion-mnist.ckpt}
         - class_path: glowapp.callbacks.SampleQualityCallback
           init_args: {num_samples: 1000, temperature: 0.7}
 """
 
 from glowapp.callbacks.checkpoint import GlowCheckpoint
+from glowapp.callbacks.clock import TrainingClock
 from glowapp.callbacks.ema import EMA
 from glowapp.callbacks.inpainting import InpaintingCallback
 from glowapp.callbacks.interpolation import InterpolationCallback
@@ -29,6 +32,7 @@ from glowapp.callbacks.manipulation import ManipulationCallback
 from glowapp.callbacks.nonfinite import SkipNonFiniteSteps
 from glowapp.callbacks.quality import SampleQualityCallback
 from glowapp.callbacks.samples import ImageGridCallback, SampleGridCallback
+from glowapp.callbacks.warm_start import WarmStart
 
 __all__ = [
     "EMA",
@@ -40,4 +44,6 @@ __all__ = [
     "SampleGridCallback",
     "SampleQualityCallback",
     "SkipNonFiniteSteps",
+    "TrainingClock",
+    "WarmStart",
 ]

@@ -1,4 +1,4 @@
-"""The web demo, ``glowapp demo --ckpt P``: sample, interpolate, inpaint and score in a browser.
+"""The web demo, ``glowapp demo [--ckpt P]``: sample, interpolate, inpaint, manipulate and score in a browser.
 
 Needs the ``demo`` extra (``pip install 'glowapp[demo]'``: Gradio, and scikit-image for the
 example photos). :mod:`~glowapp.demo.handlers` turns form values into images with

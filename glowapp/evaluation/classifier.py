@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from glowapp.images import as_float_images
+from glowapp.pretrained import checkpoint_dirs
 
 __all__ = [
     "CLASS_NAMES",
@@ -100,10 +101,10 @@ class FashionMNISTClassifier(nn.Module):
 
 
 def feature_classifier_paths() -> list[Path]:
-    """Where :func:`load_feature_classifier` looks for the shipped weights, in order: inside the
-    installed package (``glowapp/checkpoints/``), then the source tree's ``checkpoints/``."""
-    package = Path(__file__).resolve().parents[1]
-    return [package / "checkpoints" / WEIGHTS_NAME, package.parent / "checkpoints" / WEIGHTS_NAME]
+    """Where :func:`load_feature_classifier` looks for the shipped weights, in order: the places
+    of the shipped models (:func:`glowapp.pretrained.checkpoint_dirs`: ``$GLOWAPP_CHECKPOINTS``,
+    the installed package's ``glowapp/checkpoints/``, the source tree's ``checkpoints/``)."""
+    return [folder / WEIGHTS_NAME for folder in checkpoint_dirs()]
 
 
 def load_feature_classifier(

@@ -43,11 +43,13 @@ class Evaluation:
     test_bpd: float
     rows: list[tuple[float, Quality]]
     reference: Quality
+    test_bpd_iw: float | None = None
+    iw_samples: int = 0
 
     def as_json(self, checkpoint: str) -> dict[str, Any]:
         """``{"checkpoint", "features", "num_samples", "test_bpd", "rows": [{"temperature",
         "fid", "kid", "kid_std"}], "reference": {"fid", "kid", "kid_std"}}`` (+ ``label``,
-        ``test_images``)."""
+        ``test_images``, and ``test_bpd_iw``/``iw_samples`` when measured)."""
         return {
             "checkpoint": checkpoint,
             "features": self.features,
@@ -55,6 +57,11 @@ class Evaluation:
             "num_samples": self.num_samples,
             "test_images": self.test_images,
             "test_bpd": self.test_bpd,
+            **(
+                {"test_bpd_iw": self.test_bpd_iw, "iw_samples": self.iw_samples}
+                if self.iw_samples
+                else {}
+            ),
             "rows": [{"temperature": t, **quality.as_dict()} for t, quality in self.rows],
             "reference": self.reference.as_dict(),
         }
@@ -69,17 +76,24 @@ def mean_bits_per_dim(
     batch_size: int,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    iw_samples: int = 0,
 ) -> float:
     """Mean bits/dim of uint8 ``images`` ``[N, C, H, W]``: one uniform (or the model's
     variational) dequantisation draw per image from ``seed`` — the bound ``glowapp test``
-    reports as ``test/bpd``; ``labels`` ``[N]`` condition a class-conditional model."""
+    reports as ``test/bpd``; ``labels`` ``[N]`` condition a class-conditional model. With
+    ``iw_samples`` > 0, the importance-weighted estimate over that many draws per image
+    (:meth:`GlowModule.bits_per_dim_iw`, what ``glowapp test`` reports as ``test/bpd_iw``)."""
     generator = seeded_generator(seed, module.device)
     conditional = bool(module.flow.num_classes)
     total, done = 0.0, 0
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
         batch_labels = labels[start : start + batch_size].to(module.device) if conditional else None
-        total += float(module.bits_per_dim(batch, True, generator, batch_labels).double().sum())
+        if iw_samples:
+            bpd = module.bits_per_dim_iw(batch, iw_samples, generator, batch_labels)
+        else:
+            bpd = module.bits_per_dim(batch, True, generator, batch_labels)
+        total += float(bpd.double().sum())
         done += len(batch)
         if progress is not None:
             progress(done)
@@ -110,6 +124,7 @@ def evaluate(
     batch_size: int = 500,
     seed: int = 0,
     progress: Progress | None = None,
+    iw_samples: int = 0,
 ) -> Evaluation:
     """Test bits/dim, FID/KID of ``num_samples`` samples per temperature and of
     ``train_images`` (the reference row), both against the test images.
@@ -118,6 +133,8 @@ def evaluate(
         test: uint8 test images ``[N, C, H, W]`` and their labels ``[N]``.
         train_images: uint8 ``[num_samples, C, H, W]`` real training images.
         progress: called as each stage advances (see :data:`Progress`).
+        iw_samples: > 0 also measures the importance-weighted test bits/dim over that many
+            dequantisation draws per image (``test_bpd_iw``).
 
     Raises:
         ValueError: no temperature, a bad one, a batch size < 1, training images of another
@@ -144,11 +161,25 @@ def evaluate(
     bpd = mean_bits_per_dim(
         module, images, labels, batch_size, seed, stage("test bits/dim", len(images))
     )
+    bpd_iw = None
+    if iw_samples:
+        bpd_iw = mean_bits_per_dim(
+            module, images, labels, batch_size, seed,
+            stage(f"test bits/dim, {iw_samples} importance samples", len(images)), iw_samples,
+        )  # fmt: skip
     reference = quality.score(train_images.split(batch_size), stage("reference", num_samples))
     rows = []
     for t in temperatures:
         batches = sample_batches(module, noise, t, batch_size)
         rows.append((float(t), quality.score(batches, stage(f"T = {t:g}", num_samples))))
     return Evaluation(
-        extractor.name, extractor.label, num_samples, len(images), bpd, rows, reference
+        extractor.name,
+        extractor.label,
+        num_samples,
+        len(images),
+        bpd,
+        rows,
+        reference,
+        bpd_iw,
+        iw_samples,
     )

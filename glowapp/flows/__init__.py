@@ -13,7 +13,7 @@ from glowapp.flows.coupling import (
 )
 from glowapp.flows.dequantization import UniformDequantization, VariationalDequantization
 from glowapp.flows.emerging import EmergingConv2d
-from glowapp.flows.iresnet import InvertibleResidualBlock
+from glowapp.flows.iresnet import FlattenedResidualBlock, InvertibleResidualBlock
 from glowapp.flows.planar_radial import PlanarFlow, RadialFlow
 from glowapp.flows.preprocess import CenterShift, LogitTransform, Preprocessor, bits_per_dim
 from glowapp.flows.scaling import DiagonalScaling
@@ -34,6 +34,7 @@ __all__ = [
     "CheckerboardCoupling",
     "DiagonalScaling",
     "EmergingConv2d",
+    "FlattenedResidualBlock",
     "FlowSequential",
     "InvConv1x1",
     "InvConv1x1LU",

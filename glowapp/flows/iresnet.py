@@ -192,3 +192,54 @@ class InvertibleResidualBlock(Bijection):
             f"{self.max_iterations} (tolerance {tol:.3g} relative); raise max_iterations, or lower "
             "lipschitz (contraction rate lipschitz³), and check the inputs for inf/NaN"
         )
+
+
+class FlattenedResidualBlock(Bijection):
+    """An :class:`InvertibleResidualBlock` on images: ``[B, C, H, W]`` seen as ``[B, C·H·W]``.
+
+    forward:  ``y = unflatten(x̄ + g(x̄))`` with ``x̄ = flatten(x)`` (row-major ``C, H, W`` order,
+    whatever the memory layout), ``Lip(g) < 1``; so every output pixel may depend on every input
+    pixel (no convolutional locality or weight sharing: ``g``'s first and last layers are
+    ``C·H·W × hidden`` dense matrices, so ``shape`` is fixed at construction).
+    inverse:  the block's fixed-point inverse on the flattened ``y``, reshaped back.
+    log-det:  the block's, ``log det(I + J_g(x̄))`` ``[B]`` (flattening is a permutation-free
+    reshape: log-det 0), by its ``"series"`` estimate or ``"exact"`` (see the block).
+
+    Outputs keep the input's memory layout (channels-last in, channels-last out). The block runs
+    in float32 or float64 with autocast off: under bf16/fp16 the power iteration and the
+    fixed-point inverse could not reach their tolerances and the Lipschitz bound, which
+    invertibility rests on, would hold only to bf16 accuracy.
+    ``options`` go to :class:`InvertibleResidualBlock` (``lipschitz``, ``logdet``, ...).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], hidden: int, **options: object) -> None:
+        super().__init__()
+        self.shape = tuple(int(s) for s in shape)
+        if len(self.shape) != 3 or min(self.shape) < 1:
+            raise ValueError(f"shape must be (C, H, W) with positive sizes, got {shape}")
+        self.block = InvertibleResidualBlock(math.prod(self.shape), hidden, **options)  # type: ignore[arg-type]
+
+    def _flat(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[1:]) != self.shape:
+            raise ValueError(
+                f"this block was built for [B, {', '.join(map(str, self.shape))}] inputs, got "
+                f"{tuple(x.shape)}"
+            )
+        return x.reshape(x.shape[0], -1)
+
+    @staticmethod
+    def _like(t: Tensor, x: Tensor) -> Tensor:
+        t = t.reshape(x.shape)
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+            return t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.autocast(x.device.type, enabled=False):
+            y, logdet = self.block(self._flat(x))
+        return self._like(y, x), logdet
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.autocast(y.device.type, enabled=False):
+            x, logdet = self.block.inverse(self._flat(y))
+        return self._like(x, y), logdet

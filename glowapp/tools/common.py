@@ -1,5 +1,6 @@
 """What every generation command shares: the :class:`Tool` record, ``--ckpt``/``--device``,
-loading the model and the images, and the line that reports a written file."""
+loading the model (a checkpoint path or a shipped model's name; the default shipped model when
+``--ckpt`` is omitted) and the images, and the line that reports a written file."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from glowapp.checkpointing import load_module, resolve_device
 from glowapp.images import LoadedImage, load_image
 from glowapp.module import GlowModule
+from glowapp.pretrained import DEFAULT_MODEL, SHIPPED, display_path, resolve_checkpoint
 
 
 class ToolError(ValueError):
@@ -35,9 +37,10 @@ class Tool:
         parser = argparse.ArgumentParser(prog=f"glowapp {self.name}", description=self.summary)
         parser.add_argument(
             "--ckpt",
-            required=True,
-            metavar="PATH",
-            help="checkpoint (.ckpt) written by `glowapp fit`",
+            default=None,
+            metavar="PATH|NAME",
+            help="checkpoint (.ckpt) written by `glowapp fit`, or the name of a shipped model: "
+            f"{', '.join(SHIPPED)} (default: {DEFAULT_MODEL})",
         )
         parser.add_argument(
             "--device",
@@ -60,8 +63,26 @@ class Tool:
             args = self.parser().parse_args(argv)
         except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
             return exit_.code if isinstance(exit_.code, int) else 2
-        self.action(args, Console(highlight=False, soft_wrap=True))
+        console = Console(highlight=False, soft_wrap=True)
+        if args.ckpt is None:
+            args.ckpt = use_default_model(console)
+        self.action(args, console)
         return 0
+
+
+def use_default_model(console: Console) -> Path:
+    """The default shipped model's file, announced in one line (commands without ``--ckpt``).
+
+    Raises:
+        CheckpointError: the file is in none of the places searched (all named).
+    """
+    path = resolve_checkpoint(DEFAULT_MODEL)
+    console.print(
+        f"using the shipped model {DEFAULT_MODEL} ({display_path(path)}); "
+        "pass --ckpt to choose another",
+        markup=False,
+    )
+    return path
 
 
 def add_image_arguments(parser: argparse.ArgumentParser, nargs: int | str, what: str) -> None:
@@ -75,8 +96,13 @@ def add_image_arguments(parser: argparse.ArgumentParser, nargs: int | str, what:
 
 
 def load_model(args: argparse.Namespace) -> GlowModule:
-    """The checkpoint ``--ckpt`` on ``--device``, in eval mode."""
-    return load_module(args.ckpt, resolve_device(args.device))
+    """The checkpoint ``--ckpt`` (a path or a shipped model's name) on ``--device``, in eval mode.
+
+    ``args.ckpt`` becomes the resolved file's path, the checkpoint the commands' JSON reports name.
+    """
+    device = resolve_device(args.device)
+    args.ckpt = resolve_checkpoint(DEFAULT_MODEL if args.ckpt is None else args.ckpt)
+    return load_module(args.ckpt, device)
 
 
 def load_images(paths: list[str], module: GlowModule, console: Console) -> list[LoadedImage]:

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
 
 TOOL = Tool(
     "demo",
-    "web demo in the browser: sample, interpolate, inpaint and score (glowapp[demo])",
+    "web demo in the browser: sample, interpolate, inpaint, manipulate and score (glowapp[demo])",
     add_arguments,
     run,
 )

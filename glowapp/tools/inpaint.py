@@ -1,4 +1,5 @@
-"""``glowapp inpaint``: fill a masked region of images; rows masked input / completion / original."""
+"""``glowapp inpaint``: fill a masked region of images; one PNG row per image: masked input,
+completion, original; enlarged for the screen by ``--scale`` (default: ×4 for 28×28 images)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from glowapp.generate import MASK_KINDS, inpaint, log_prob_to_bits_per_dim, resolve_mask
 from glowapp.generate.inpainting import ITERATIONS
-from glowapp.images import inpainting_rows, save_png, tile
-from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model, wrote
+from glowapp.images import display_scale, inpainting_rows, tile, transpose_blocks
+from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model
+from glowapp.tools.figures import add_scale_argument, write_figure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The images, the mask and :func:`glowapp.generate.inpaint`'s options, ``--out``."""
+    """The images, the mask, :func:`glowapp.generate.inpaint`'s options, ``--scale``, ``--out``."""
     add_image_arguments(parser, "+", "image(s) to complete")
     parser.add_argument(
         "--mask",
@@ -57,17 +59,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="seed of a random mask (default: %(default)s)",
     )
+    add_scale_argument(parser)
     parser.add_argument(
         "--out",
         type=Path,
         default=Path("inpaint.png"),
-        help="output PNG: rows masked input / completion / original (default: %(default)s)",
+        help="output PNG, one row per image: masked input, completion, original "
+        "(default: %(default)s)",
     )
 
 
 def run(args: argparse.Namespace, console: Console) -> None:
     """Inpaint with a progress bar, print each image's log p before → after, write the figure."""
     module = load_model(args)
+    scale = display_scale(module.image_shape[1:], args.scale)
     images = torch.stack([image.image for image in load_images(args.images, module, console)])
     mask = resolve_mask(args.mask, module.image_shape[1:], args.fraction, args.seed)
     columns = (TextColumn("inpainting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -90,10 +95,11 @@ def run(args: argparse.Namespace, console: Console) -> None:
             f"{path}: log p(y) {before[i]:.1f} → {after[i]:.1f} nats "
             f"({bpd_before[i]:.3f} → {bpd_after[i]:.3f} bits/dim)"
         )
-    grid = tile(inpainting_rows(images, mask, result), len(images))
+    columns = inpainting_rows(images, mask, result)  # masked input, completion, original
+    grid = tile(transpose_blocks(columns), len(columns))
     stopped = "converged" if result.converged else "the limit"
     what = f"{int(mask.sum())} hidden pixels, {result.iterations} iterations ({stopped})"
-    wrote(console, save_png(grid, args.out), grid, what)
+    write_figure(console, grid, scale, args.out, what)
 
 
 TOOL = Tool(

@@ -1,4 +1,5 @@
-"""``glowapp interpolate``: a PNG row of images along the latent path between two photos."""
+"""``glowapp interpolate``: a PNG row of images along the latent path between two photos,
+enlarged for the screen by ``--scale`` (default: ×4 for 28×28 images)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 from rich.console import Console
 
 from glowapp.generate import INTERPOLATION_MODES, interpolate
-from glowapp.images import save_png, tile
-from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model, wrote
+from glowapp.images import display_scale, tile
+from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model
+from glowapp.tools.figures import add_scale_argument, write_figure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The two endpoint images, ``--steps``, ``--mode``, ``--out``."""
+    """The two endpoint images, ``--steps``, ``--mode``, ``--scale``, ``--out``."""
     add_image_arguments(parser, 2, "the two endpoints")
     parser.add_argument(
         "--steps",
@@ -28,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"interpolation of every level's latent: {' or '.join(INTERPOLATION_MODES)} "
         "(default: %(default)s)",
     )
+    add_scale_argument(parser)
     parser.add_argument(
         "--out", type=Path, default=Path("interp.png"), help="output PNG (default: %(default)s)"
     )
@@ -36,9 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> None:
     """Load the model and both photos, interpolate, write the row."""
     module = load_model(args)
+    scale = display_scale(module.image_shape[1:], args.scale)
     a, b = (image.image[None] for image in load_images(args.images, module, console))
     grid = tile(interpolate(module, a, b, steps=args.steps, mode=args.mode), args.steps)
-    wrote(console, save_png(grid, args.out), grid, f"{args.steps} steps, {args.mode}")
+    write_figure(console, grid, scale, args.out, f"{args.steps} steps, {args.mode}")
 
 
 TOOL = Tool(

@@ -23,10 +23,11 @@ from glowapp.generate import (
     manipulate,
     save_direction,
 )
-from glowapp.images import load_image, save_png, tile, write_atomically
+from glowapp.images import display_scale, load_image, tile, write_atomically
 from glowapp.module import GlowModule
-from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model, wrote
+from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model
 from glowapp.tools.evaluate import DATA_SETS
+from glowapp.tools.figures import add_scale_argument, write_figure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=256, help="images encoded at once (default: %(default)s)"
     )
+    add_scale_argument(parser)
 
 
 def expand_paths(patterns: list[str]) -> list[Path]:
@@ -199,6 +201,7 @@ def _write_results(out_dir: Path, paths: list[str], alphas: list[float], results
 def run(args: argparse.Namespace, console: Console) -> None:
     """Load the model, the images and the direction; manipulate; write the grid (and files)."""
     module = load_model(args)
+    scale = display_scale(module.image_shape[1:], args.scale)
     images = torch.stack([image.image for image in load_images(args.images, module, console)])
     direction = _direction(args, module, console)
     if args.save_direction is not None:
@@ -209,7 +212,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         console.print(f"wrote {results.shape[0] * results.shape[1]} images to {args.out_dir}")
     grid = tile(results, len(args.alpha))
     alphas = " ".join(f"{a:g}" for a in args.alpha)
-    wrote(console, save_png(grid, args.out), grid, f"{len(images)} rows, alpha = {alphas}")
+    write_figure(console, grid, scale, args.out, f"{len(images)} rows, alpha = {alphas}")
 
 
 TOOL = Tool(

@@ -1,7 +1,8 @@
 """The model-quality benchmark: ``bench.quality --quick`` runs end to end with the config's new
 form of overrides (``--model.flow.init_args.*``, ``--model.dequantization.kind``).
 
-Variational dequantisation is switched on so the importance-weighted column is exercised too. No
+Variational dequantisation is switched on so the importance-weighted column is exercised too, and
+budgets count CPU seconds (``--clock cpu``). No
 assertions on the bits/dim values: ``--quick`` trains a tiny model for seconds.
 """
 
@@ -24,7 +25,7 @@ def test_quick_run_writes_a_report(
     monkeypatch.setenv("WANDB_MODE", "offline")
     out = tmp_path / "quality.json"
     args = [
-        "--quick", "--threads", "1", "--seconds", "1", "2", "--out", str(out),
+        "--quick", "--threads", "1", "--seconds", "1", "2", "--clock", "cpu", "--out", str(out),
         "--model.dequantization.kind", "variational", "--model.flow.init_args.hidden", "12",
         "--data.init_args.root", str(tmp_path / "data"), "--data.init_args.download", "false",
     ]  # fmt: skip
@@ -34,6 +35,7 @@ def test_quick_run_writes_a_report(
     report = json.loads(out.read_text())
     assert report["quick"] is True and report["dequantization"] == "variational"
     assert report["iw_samples"] == 2 and report["test_images"] == 64
+    assert report["clock"] == "cpu" and report["sample_images"] == 8
     model = report["model"]
     assert model["dequantization"]["kind"] == "variational"
     assert model["flow"]["class_path"].endswith("Glow")
@@ -46,5 +48,6 @@ def test_quick_run_writes_a_report(
     for row in budgets:
         assert row["budget_reached"] and row["elapsed_s"] >= row["budget_s"]
         assert row["images_per_s"] > 0 and row["images_seen"] > 0
+        assert row["sample_images_per_s"] > 0
         assert math.isfinite(row["test_bpd"]) and math.isfinite(row["test_bpd_iw"])
         assert Path(row["checkpoint"]).is_relative_to(tmp_path) and Path(row["checkpoint"]).exists()

@@ -33,7 +33,7 @@ def test_cli_samples_a_class(
     assert code == 0, stderr
     assert "classes 3" in stdout
     with Image.open(out) as image:
-        assert image.size == (2 * 30 + 2, 4 * 30 + 2)  # 2 columns, 2 rows per temperature
+        assert image.size == (4 * (4 * 30 + 2), 4 * (2 * 30 + 2))  # a row per temperature, x4
     code = main([*args, "--label", "10", "--out", str(out)])
     _, stderr = capsys.readouterr()
     assert code == 1

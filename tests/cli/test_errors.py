@@ -27,7 +27,7 @@ from glowapp.generate import (
     sample_grid,
     score,
 )
-from glowapp.images import tile
+from glowapp.images import display_scale, tile
 from glowapp.module import GlowModule
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -50,6 +50,7 @@ CASES: dict[str, tuple[list[str], Callable[[GlowModule], Any]]] = {
     "seed": (["sample", "--seed", str(2**64)], lambda m: sample_grid(m, [0.7], 4, seed=2**64)),
     "label": (["sample", "--num", "4", "--label", "3"], lambda m: class_labels(m, [3], 4)),
     "nrow": (["sample", "--num", "4", "--nrow", "0"], lambda m: tile([IMAGES], 0)),
+    "scale": (["sample", "--num", "4", "--scale", "0"], lambda m: display_scale((28, 28), 0)),
     "device": (["sample", "--device", "tpu"], lambda m: resolve_device("tpu")),
     "steps": (
         ["interpolate", "a.png", "b.png", "--steps", "1"],

@@ -63,7 +63,9 @@ def test_sets_from_folders_and_globs_make_a_grid_and_one_file_per_result(
     assert (code, err) == (0, "")
     assert "positive: 3 images" in stdout and "negative: 3 images" in stdout
     with Image.open(out) as grid:
-        assert grid.size == (4 * CELL + 2, 2 * CELL + 2)  # one column per alpha, a row per image
+        # One column per alpha, a row per image, enlarged x4 (--scale auto for 28x28 images).
+        assert grid.size == (4 * (4 * CELL + 2), 4 * (2 * CELL + 2))
+    assert f"enlarged ×4; {4 * (4 * CELL + 2)}x{4 * (2 * CELL + 2)} pixels" in stdout
     names = {
         f"{stem}_a{alpha}.png" for stem in ("shoe", "bag") for alpha in ("0", "1.5", "2", "-1")
     }

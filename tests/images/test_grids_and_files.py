@@ -10,7 +10,16 @@ from helpers.generation import tiny_glow
 from PIL import Image
 
 from glowapp.generate import inpaint, make_mask
-from glowapp.images import inpainting_rows, masked_view, save_png, tile, write_atomically
+from glowapp.images import (
+    display_scale,
+    enlarge,
+    inpainting_rows,
+    masked_view,
+    save_png,
+    tile,
+    transpose_blocks,
+    write_atomically,
+)
 
 
 def test_tile_lays_out_row_blocks_and_save_png_writes_it(tmp_path: Path) -> None:
@@ -28,6 +37,45 @@ def test_tile_checks_the_row_width() -> None:
     with pytest.raises(ValueError) as info:
         tile([torch.rand(2, 1, 8, 8)], ncol=0)
     assert str(info.value) == "images per row (ncol) must be at least 1, got 0"
+
+
+def test_display_scale_makes_cells_at_least_96_pixels() -> None:
+    sizes = [(28, 28), (32, 32), (64, 64), (95, 95), (96, 96), (256, 256), (28, 64)]
+    assert [display_scale(size) for size in sizes] == [4, 3, 2, 2, 1, 1, 4]
+    assert display_scale((28, 28), 1) == 1 and display_scale((256, 256), 3) == 3
+    for bad in (0, -2):
+        with pytest.raises(ValueError) as info:
+            display_scale((28, 28), bad)
+        assert str(info.value) == f"the scale (enlargement factor) must be at least 1, got {bad}"
+
+
+def test_enlarge_is_nearest_neighbour(tmp_path: Path) -> None:
+    grid = tile([torch.rand(5, 1, 28, 28), torch.rand(3, 3, 28, 28)], ncol=4)
+    assert enlarge(grid, 1) is grid
+    big = enlarge(grid, 4)
+    assert big.shape == (3, 4 * grid.shape[1], 4 * grid.shape[2])
+    # Every 4x4 block is one native pixel's value: no blur, padding scaled with the images.
+    blocks = big.reshape(3, grid.shape[1], 4, grid.shape[2], 4)
+    assert torch.equal(blocks, grid[:, :, None, :, None].expand_as(blocks))
+    with Image.open(save_png(big, tmp_path / "big.png")) as png:
+        assert png.size == (4 * grid.shape[2], 4 * grid.shape[1])
+    with pytest.raises(ValueError, match="at least 1, got 0"):
+        enlarge(grid, 0)
+
+
+def test_transpose_blocks_turns_rows_into_columns() -> None:
+    rows = [
+        torch.rand(2, 3, 8, 8),
+        torch.rand(2, 1, 8, 8),
+        torch.zeros(2, 1, 8, 8, dtype=torch.uint8),
+    ]
+    blocks = transpose_blocks(rows)
+    assert blocks.shape == (2, 3, 3, 8, 8)  # one block per image, one image per former row
+    assert torch.equal(blocks[1, 0], rows[0][1])
+    assert torch.equal(blocks[0, 1], rows[1][0].expand(3, -1, -1))
+    assert torch.equal(blocks[1, 2], torch.zeros(3, 8, 8))
+    grid = tile(blocks, len(rows))
+    assert grid.shape == (3, 2 * 10 + 2, 3 * 10 + 2)  # 2 rows of 3
 
 
 def test_masked_view_paints_hidden_pixels_magenta() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PATHS = ["glowapp", "tests", "bench", "scripts"]
+PATHS = ["glowapp", "tests", "bench", "scripts", "setup.py"]
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
