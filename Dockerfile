@@ -15,7 +15,8 @@ COPY glowapp ./glowapp
 COPY configs ./configs
 # The shipped models and the feature classifier: `pip install .` copies them into the installed
 # package (setup.py), where `--ckpt fashion-mnist` finds them; /app/checkpoints becomes the volume.
-COPY checkpoints/*.ckpt checkpoints/fashion_mnist_features.* ./checkpoints/
+COPY checkpoints/fashion-mnist.ckpt checkpoints/fashion-mnist-conditional.ckpt \
+     checkpoints/fashion_mnist_features.pt checkpoints/fashion_mnist_features.json ./checkpoints/
 
 # The constraints file holds torch and torchvision at the base image's CUDA builds: pip then
 # installs only what the image lacks (Lightning, jsonargparse, ...) and fails loudly, instead of
