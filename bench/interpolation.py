@@ -39,7 +39,7 @@ from bench.timing import load_average, log, machine_info
 from glowapp.data import FashionMNISTDataModule
 from glowapp.evaluation.data import load_split, to_uint8
 from glowapp.generate import INTERPOLATION_MODES, interpolate, load_module, score
-from glowapp.generate.interpolation import _mix
+from glowapp.generate.interpolation import mix_latents
 from glowapp.images import write_atomically
 from glowapp.module import GlowModule
 
@@ -75,11 +75,11 @@ def crossfade(module: GlowModule, a: Tensor, b: Tensor, steps: int) -> Tensor:
 @torch.no_grad()
 def latent_norm_ratio(module: GlowModule, a: Tensor, b: Tensor, steps: int, mode: str) -> Tensor:
     """``‖z(t)‖ / ½ (‖z(0)‖ + ‖z(1)‖)`` ``[P, S]`` of the path's whole latent (all levels), mixed
-    by the interpolation's own ``_mix``: why a linear path's middle has a higher prior density."""
+    by the interpolation's own ``mix_latents``: why a linear path's middle has a higher prior density."""
     t = torch.linspace(0.0, 1.0, steps)
     squares = torch.zeros(len(a), steps)
     for za, zb in zip(module.encode(a), module.encode(b), strict=True):
-        squares += _mix(za.flatten(1).cpu(), zb.flatten(1).cpu(), t, mode).pow(2).sum(-1)
+        squares += mix_latents(za.flatten(1).cpu(), zb.flatten(1).cpu(), t, mode).pow(2).sum(-1)
     norm = squares.sqrt()
     return norm / (0.5 * (norm[:, :1] + norm[:, -1:]))
 

@@ -16,7 +16,7 @@ INTERPOLATION_MODES = ("linear", "spherical")
 """Ways :func:`interpolate` mixes two latents."""
 
 
-def _mix(a: Tensor, b: Tensor, t: Tensor, mode: str) -> Tensor:
+def mix_latents(a: Tensor, b: Tensor, t: Tensor, mode: str) -> Tensor:
     """Interpolate rows of ``a, b`` ``[P, D]`` at weights ``t`` ``[S]`` → ``[P, S, D]``.
 
     ``linear``: ``(1 − t) a + t b``. ``spherical`` (slerp): with ``ω`` the angle between ``a``
@@ -70,7 +70,7 @@ def interpolate(
     latents = []
     ends = (module.encode(images_a, labels=same_label), module.encode(images_b, labels=same_label))
     for za, zb in zip(*ends, strict=True):
-        mixed = _mix(za.flatten(1), zb.flatten(1), t, mode)  # [P, S, D]
+        mixed = mix_latents(za.flatten(1), zb.flatten(1), t, mode)  # [P, S, D]
         latents.append(mixed.reshape(-1, *za.shape[1:]))
     path_labels = None if same_label is None else same_label.repeat_interleave(steps)
     images = module.decode(latents, path_labels)

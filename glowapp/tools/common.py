@@ -96,12 +96,13 @@ def add_image_arguments(parser: argparse.ArgumentParser, nargs: int | str, what:
 
 
 def load_model(args: argparse.Namespace) -> GlowModule:
-    """The checkpoint ``--ckpt`` (a path or a shipped model's name) on ``--device``, in eval mode.
+    """The checkpoint ``--ckpt`` (a path or a shipped model's name; :meth:`Tool.run` has put the
+    default model's path there when it was omitted) on ``--device``, in eval mode.
 
     ``args.ckpt`` becomes the resolved file's path, the checkpoint the commands' JSON reports name.
     """
     device = resolve_device(args.device)
-    args.ckpt = resolve_checkpoint(DEFAULT_MODEL if args.ckpt is None else args.ckpt)
+    args.ckpt = resolve_checkpoint(args.ckpt)
     return load_module(args.ckpt, device)
 
 
