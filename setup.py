@@ -15,6 +15,7 @@ SOURCE = Path(__file__).resolve().parent / "checkpoints"
 SHIPPED_FILES = (
     "fashion-mnist.ckpt",
     "fashion-mnist-conditional.ckpt",
+    "fashion-mnist-background.ckpt",
     "fashion_mnist_features.pt",
     "fashion_mnist_features.json",
 )

@@ -39,9 +39,9 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from bench.timing import load_average, log, machine_info
 from glowapp.data import FashionMNISTDataModule
 from glowapp.flows.preprocess import to_images
-from glowapp.generate import as_float_images, inpaint, load_module, make_mask, score
+from glowapp.generate import inpaint, load_module, make_mask, score
 from glowapp.generate.inpainting import ITERATIONS
-from glowapp.images import write_atomically
+from glowapp.images import as_float_images, write_atomically
 from glowapp.module import GlowModule
 
 Method = Callable[[GlowModule, Tensor, Tensor], Tensor]

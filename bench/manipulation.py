@@ -9,14 +9,18 @@ its accuracy on the whole test split is measured here and reported) labels every
 ``α`` the table gives the share labelled as the target class and as the source class, and the
 share of images left bit-for-bit unchanged (all of them at ``α = 0``).
 
-    .venv/bin/python -m bench.manipulation --ckpt /path/model.ckpt --json docs/results/manipulation.json
+    .venv/bin/python -m bench.manipulation --ckpt fashion-mnist --json docs/results/manipulation.json
     .venv/bin/python -m bench.manipulation --ckpt m.ckpt --images 16 --direction-images 64  # smoke run
+
+The JSON names the checkpoint as the user gave it when that is a shipped model's name, else by
+its path relative to the repository: never a machine's absolute path.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -32,13 +36,17 @@ from glowapp.evaluation.classifier import CLASS_NAMES, load_feature_classifier
 from glowapp.evaluation.data import load_split, to_uint8
 from glowapp.generate import latent_direction, load_module, manipulate
 from glowapp.images import write_atomically
+from glowapp.pretrained import SHIPPED
 
 DEFAULT_ALPHAS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.manipulation", description=__doc__)
-    parser.add_argument("--ckpt", required=True, help="a 1x28x28 Fashion-MNIST checkpoint")
+    parser.add_argument(
+        "--ckpt", required=True, help="a 1x28x28 Fashion-MNIST checkpoint (a path or shipped name)"
+    )
     parser.add_argument("--data-root", default="data", help="data root (default: %(default)s)")
     parser.add_argument("--source", type=int, default=7, help="class moved from (7: sneaker)")
     parser.add_argument("--target", type=int, default=9, help="class moved to (9: ankle boot)")
@@ -50,6 +58,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     return parser.parse_args(argv)
+
+
+def checkpoint_label(ckpt: str | os.PathLike[str]) -> str:
+    """How the results name ``--ckpt``: a shipped model's name as given, else the file's path
+    relative to the repository (``../`` where it lies outside), so that no machine's absolute
+    path is recorded."""
+    if str(ckpt) in SHIPPED:
+        return str(ckpt)
+    return Path(os.path.relpath(Path(ckpt).resolve(), REPO)).as_posix()
 
 
 @torch.no_grad()
@@ -96,7 +113,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
     return {
-        "checkpoint": str(args.ckpt),
+        "checkpoint": checkpoint_label(args.ckpt),
         "source": {"class": args.source, "name": CLASS_NAMES[args.source]},
         "target": {"class": args.target, "name": CLASS_NAMES[args.target]},
         "held_out_images": len(held_out),

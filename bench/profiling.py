@@ -24,13 +24,15 @@ def _rows(events: Any, steps: int, total: float, with_shapes: bool) -> list[dict
     return rows
 
 
-def profile_config(cfg: Config, steps: int, top: int) -> dict[str, Any]:
+def profile_config(cfg: Config, steps: int, top: int, fast: bool = True) -> dict[str, Any]:
     """Per mode: self CPU ms per step, the ``top`` ops and the ``top`` convolutions by input shape.
 
     Times are the profiler's self CPU time on the calling thread (≈ the op's wall time; intra-op
-    worker threads are not added). Two untimed steps of each mode first.
+    worker threads are not added). Two untimed steps of each mode first. Eval and sample run
+    the folded inference path unless ``fast`` is False (every layer as in training).
     """
     work = workload(cfg)
+    work.module.flow.use_fast_inference(fast)
     out: dict[str, Any] = {}
     for mode in MODES:
         for _ in range(2):
@@ -56,6 +58,8 @@ def profile_config(cfg: Config, steps: int, top: int) -> dict[str, Any]:
 
 
 def profile_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Fresh process: :func:`profile_config` of ``spec['config']``."""
+    """Fresh process: :func:`profile_config` of ``spec['config']`` (``spec['fast']``: the
+    folded inference path, default on)."""
     setup_process(spec["threads"])
-    return profile_config(Config(**spec["config"]), spec["steps"], spec["top"])
+    config = Config(**spec["config"])
+    return profile_config(config, spec["steps"], spec["top"], spec.get("fast", True))

@@ -3,7 +3,7 @@
 
 One training run of a config (default ``configs/glow_fashion_mnist.yaml``; several ``--config``
 files stack, and any LightningCLI override such as ``--model.flow.init_args.coupling affine``
-is passed on; the config is read by :func:`glowapp.cli.instantiate`, as ``glowapp fit`` reads it). A
+is passed on; the config is read by :func:`glowapp.training_cli.instantiate`, as ``glowapp fit`` reads it). A
 small callback saves a checkpoint each time the *training time* crosses a budget
 (``--minutes 10 30``) and stops training at the last one. Each checkpoint is then evaluated on
 the config's full test split (the 10,000 Fashion-MNIST test images) exactly as ``glowapp test``
@@ -53,9 +53,10 @@ from pytorch_lightning.callbacks import Callback
 from rich.console import Console
 from rich.table import Table
 
-from glowapp.cli import GlowCLI, instantiate
+from glowapp.callbacks import EMA
 from glowapp.module import GlowModule
 from glowapp.runtime import tune_malloc
+from glowapp.training_cli import GlowCLI, instantiate
 
 SCHEMA_VERSION = 2
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -198,6 +199,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--threads", type=int, default=None, help="torch.set_num_threads (default: PyTorch's)"
     )
     parser.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights (glowapp.callbacks.EMA) and "
+        "evaluate it, as the shipped configs do (default: 0 = off)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=None,
@@ -331,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         args.sample_images if args.sample_images is not None else (8 if args.quick else 256)
     )
     budgets = BudgetCheckpoints(args.budgets_s, args.workdir, clock)
+    if args.ema:
+        cli.trainer.callbacks.append(EMA(args.ema))
     cli.trainer.callbacks.append(budgets)
     cli.trainer.fit(model, datamodule=cli.datamodule)
 
@@ -360,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         "dequantization": dequantization,
         "iw_samples": iw_samples,
         "clock": args.clock,
+        "ema": args.ema,
         "sample_images": sample_images,
         "test_images": len(data.test_dataset),
         "notes": "test_bpd: the bound with one dequantisation draw per image (the variational bound "

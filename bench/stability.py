@@ -37,8 +37,8 @@ from rich.table import Table
 
 from glowapp import GlowModule
 from glowapp.callbacks import SkipNonFiniteSteps
-from glowapp.cli import instantiate
 from glowapp.runtime import tune_malloc
+from glowapp.training_cli import instantiate
 
 REPO = Path(__file__).resolve().parents[1]
 DRIFT_LIMIT = 1e-3

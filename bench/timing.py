@@ -42,6 +42,31 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: The CPU flags that decide which kernels oneDNN can use, reported with every figure.
+VECTOR_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_bf16",
+)
+
+
+def cpu_flags() -> list[str]:
+    """The :data:`VECTOR_FLAGS` this CPU has (``lscpu``'s flags, read from ``/proc/cpuinfo``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in VECTOR_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def load_average() -> list[float]:
     """The 1, 5 and 15-minute load averages (``-1`` each where unavailable)."""
     try:
@@ -57,6 +82,7 @@ def machine_info(threads: int) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "torch_num_threads": torch.get_num_threads(),

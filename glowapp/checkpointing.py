@@ -1,94 +1,24 @@
-"""Checkpoint files: written crash-safe, read safely, validated with one error type.
+"""Checkpoint files: read safely, validated with one error type, old formats translated.
 
-Writing: :func:`atomic_file` and :class:`AtomicCheckpointIO` (a file appears only once complete),
-:func:`check_writable` (fail before training, not at the first save). Reading:
 :func:`read_checkpoint` checks a file once — missing, a directory, not a PyTorch zip archive,
-truncated, unreadable with ``weights_only=True``, not a glowapp checkpoint — for both
-:func:`load_module` and the CLI's ``--ckpt_path`` (:func:`check_checkpoint_file`). Every problem
-is a :class:`CheckpointError` with the message ``"<path>: <problem>"``.
+truncated, unreadable with ``weights_only=True``, not a glowapp checkpoint — for
+:func:`glowapp.load`, :func:`glowapp.module.load_module` and the CLI's ``--ckpt_path``
+(:func:`check_checkpoint_file`). Every problem is a :class:`CheckpointError` with the message
+``"<path>: <problem>"``. :func:`upgrade_hparams` translates the hyper-parameters of glowapp <
+0.2 checkpoints; :func:`describe_state_mismatch` and :func:`flow_differences` say why weights do
+not fit a model. Writing is :mod:`glowapp.atomic`'s; nothing here imports Lightning.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import shutil
-import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any
 
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-
-if TYPE_CHECKING:
-    from glowapp.module import GlowModule
-
-
-@contextmanager
-def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """A binary file that appears at ``path`` only once it is complete.
-
-    It is written to a temporary file in the same folder, fsynced, then renamed over ``path``
-    (``os.replace``: atomic on POSIX), so a crash, SIGKILL or full disk mid-write leaves any
-    previous ``path`` intact; on error the temporary file is removed. Parent folders are
-    created. The file gets the permissions a plain ``open`` would give (0666 minus the umask),
-    not the temporary file's private 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint through :func:`atomic_file`: a crash mid-write never corrupts the
-    previous checkpoint of that name."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
-    ) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO does not take storage_options")
-        with atomic_file(path) as f:
-            torch.save(checkpoint, f)
-
-
-def check_writable(directory: str | os.PathLike, min_free_bytes: int = 0) -> None:
-    """Fail early, with a clear message, if ``directory`` cannot take files of ``min_free_bytes``."""
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
-            pass
-    except OSError as err:
-        raise OSError(
-            f"cannot write to {directory}: {err.strerror or err}. Choose another directory."
-        ) from err
-    free = shutil.disk_usage(directory).free
-    if free < min_free_bytes:
-        raise OSError(
-            f"not enough free disk space in {directory}: {free / 2**20:.1f} MiB free, a checkpoint "
-            f"needs about {min_free_bytes / 2**20:.1f} MiB. Free some space or choose another directory."
-        )
 
 
 class CheckpointError(ValueError):
@@ -104,7 +34,7 @@ class CheckpointError(ValueError):
         super().__init__(problem if path is None else f"{path}: {problem}")
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
@@ -147,7 +77,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[bytes, dict[str, Any]
     try:
         checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many types for bad input (pickle, zip, EOF...)
-        raise CheckpointError(f"unreadable checkpoint: {_first_line(err)}", path) from None
+        raise CheckpointError(f"unreadable checkpoint: {first_line(err)}", path) from None
     if not is_glowapp_checkpoint(checkpoint):
         raise CheckpointError(
             "not a glowapp checkpoint (no GlowModule hyper-parameters and weights); "
@@ -161,59 +91,6 @@ def check_checkpoint_file(path: str | os.PathLike[str]) -> Path:
     """``path``, once :func:`read_checkpoint` has found it an intact glowapp checkpoint."""
     read_checkpoint(path)
     return Path(path)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
-    Raises:
-        ValueError: another name, or a CUDA device this machine does not have.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(
-            f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
-        )
-    return device
-
-
-def load_module(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> GlowModule:
-    """Load a :class:`~glowapp.GlowModule` checkpoint onto ``device``, in eval mode.
-
-    The file is read and checked once (:func:`read_checkpoint`); checkpoints of glowapp < 0.2
-    (flat ``arch``, ``levels``, … hyper-parameters) are translated by
-    :func:`upgrade_hparams`.
-
-    Raises:
-        CheckpointError: what :func:`read_checkpoint` raises, or the weights do not fit the
-            stored hyper-parameters.
-    """
-    # Imported here: glowapp.module imports this module (for CheckpointError).
-    from glowapp.module import GlowModule
-
-    data, checkpoint = read_checkpoint(path)
-    hparams = upgrade_hparams(checkpoint["hyper_parameters"])
-    try:
-        # Keyword arguments override the stored hyper-parameters (old keys are dropped).
-        module = GlowModule.load_from_checkpoint(
-            io.BytesIO(data), map_location=torch.device(device), weights_only=True, **hparams
-        )
-    except CheckpointError as err:
-        raise CheckpointError(err.problem, path) from None
-    except (RuntimeError, TypeError, ValueError, KeyError) as err:
-        raise CheckpointError(
-            f"checkpoint does not fit glowapp's GlowModule: {_first_line(err)}", path
-        ) from None
-    return module.to(device).eval()
 
 
 def describe_state_mismatch(

@@ -17,18 +17,14 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
 
-from glowapp.checkpointing import atomic_file
-
-if TYPE_CHECKING:
-    from glowapp.generate import InpaintResult
+from glowapp.atomic import write_atomically
 
 __all__ = [
     "DISPLAY_CELL",
@@ -50,9 +46,9 @@ __all__ = [
     "pil_to_tensor",
     "save_png",
     "tile",
+    "to_pil",
     "to_mode",
     "transpose_blocks",
-    "write_atomically",
 ]
 
 RESAMPLE = Image.Resampling.BICUBIC
@@ -240,7 +236,8 @@ def tile(blocks: Sequence[Tensor], ncol: int, padding: int = 2, pad_value: float
     row and padded with blank cells to whole rows, so every block starts on a new row. A
     ``[R, k, C, H, W]`` tensor (e.g. from :func:`glowapp.generate.sample_grid` or
     :func:`glowapp.generate.interpolate`) gives ``R`` blocks.
-    Size: ``W' = ncol·(W + padding) + padding``, ``H' = rows·(H + padding) + padding``.
+    Size: ``W' = ncol·(W + padding) + padding``, ``H' = rows·(H + padding) + padding``; a single
+    image comes back as it is, unpadded (as torchvision's ``make_grid`` does).
 
     Raises:
         ValueError: ``ncol`` < 1.
@@ -252,7 +249,20 @@ def tile(blocks: Sequence[Tensor], ncol: int, padding: int = 2, pad_value: float
         block = _to_rgb(as_float_images(block).cpu())
         blank = (-len(block)) % ncol
         cells += [block, torch.full((blank, *block.shape[1:]), pad_value)]
-    return make_grid(torch.cat(cells), nrow=ncol, padding=padding, pad_value=pad_value)
+    images = torch.cat(cells)  # [N, 3, H, W], N a multiple of ncol
+    # As torchvision's make_grid (not used: the inference commands would pay its ~2 s import,
+    # and glowapp.images is on every command's path), a single image comes back unpadded.
+    if len(images) == 1:
+        return images[0]
+    n, channels, h, w = images.shape
+    rows = n // ncol
+    grid = torch.full(
+        (channels, rows * (h + padding) + padding, ncol * (w + padding) + padding), pad_value
+    )
+    for i, image in enumerate(images):
+        top, left = padding + (i // ncol) * (h + padding), padding + (i % ncol) * (w + padding)
+        grid[:, top : top + h, left : left + w] = image
+    return grid
 
 
 def transpose_blocks(blocks: Sequence[Tensor]) -> Tensor:
@@ -276,17 +286,18 @@ def masked_view(images: Tensor, mask: Tensor) -> Tensor:
     return torch.where(hidden[:, None], color, rgb)
 
 
-def inpainting_rows(images: Tensor, mask: Tensor, result: InpaintResult) -> list[Tensor]:
+def inpainting_rows(images: Tensor, mask: Tensor, completed: Tensor) -> list[Tensor]:
     """The three row blocks of an inpainting figure: masked input, completion, ground truth.
 
     ``images`` ``[B, C, H, W]`` and ``mask`` as given to :func:`glowapp.generate.inpaint`, and
-    its ``result``; each row is ``[B, C', H, W]`` in ``[0, 1]`` (C' = 3 for the masked view).
+    the completed images (its result's ``images``); each row is ``[B, C', H, W]`` in ``[0, 1]``
+    (C' = 3 for the masked view).
     """
-    images = as_float_images(images).to(result.images.device)
-    mask = mask.to(result.images.device)
+    images = as_float_images(images).to(completed.device)
+    mask = mask.to(completed.device)
     # A per-channel mask shows as hidden wherever any channel is hidden.
     pixel_mask = torch.broadcast_to(mask, images.shape).any(dim=1)
-    return [masked_view(images, pixel_mask), result.images, images]
+    return [masked_view(images, pixel_mask), completed, images]
 
 
 DISPLAY_CELL = 96
@@ -328,24 +339,17 @@ def enlarge(grid: Tensor, scale: int) -> Tensor:
 # ---- writing files ----------------------------------------------------------------------------
 
 
-def write_atomically(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through :func:`glowapp.checkpointing.atomic_file`: readers
-    never see a half-written file. Parent folders are created. Returns ``path``.
-
-    Raises:
-        OSError: naming ``path`` and the reason (no permission, disk full...).
-    """
-    path = Path(path)
-    try:
-        with atomic_file(path) as f:
-            f.write(data)
-    except OSError as err:
-        raise OSError(f"cannot write {path}: {err.strerror or err}") from err
-    return path
+def to_pil(image: Tensor) -> Image.Image:
+    """One image ``[C, H, W]`` (uint8, or float in ``[0, 1]``; 1 or 3 channels) as a Pillow image,
+    rounded to 8 bits as torchvision's ``save_image`` does."""
+    if image.dtype != torch.uint8:
+        image = (image.detach().float().cpu() * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+    pixels = image.cpu().permute(1, 2, 0).numpy()
+    return Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
 
 
 def save_png(grid: Tensor, path: str | os.PathLike[str]) -> Path:
     """Save one image ``[C, H, W]`` in ``[0, 1]`` (e.g. from :func:`tile`) as a PNG, atomically."""
     buffer = io.BytesIO()
-    save_image(grid, buffer, format="png")
+    to_pil(grid).save(buffer, format="png")
     return write_atomically(path, buffer.getvalue())

@@ -1,8 +1,10 @@
-"""The LightningModule: maximum-likelihood training of an injected flow on images."""
+"""The LightningModule: maximum-likelihood training of an :class:`~glowapp.ImageFlow`."""
 
 from __future__ import annotations
 
+import io
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,26 +18,34 @@ from torchmetrics import MeanMetric
 from glowapp.checkpointing import (
     CheckpointError,
     describe_state_mismatch,
+    first_line,
     flow_differences,
+    read_checkpoint,
     upgrade_hparams,
 )
+from glowapp.devices import resolve_device
 from glowapp.flows.conv1x1 import InvertibleChannelMatrix
-from glowapp.flows.dequantization import importance_weighted
-from glowapp.models import MultiScaleFlow, build_flow, flow_spec
+from glowapp.image_flow import ImageFlow
+from glowapp.models import MultiScaleFlow, build_flow
 from glowapp.optim import LR_SCHEDULES, make_adam, make_schedule
-from glowapp.options import Dequantization, Preprocessing, as_dict, as_option
+from glowapp.options import Dequantization, Preprocessing, Sampling
+from glowapp.pretrained import resolve_checkpoint
 
 # Stage keys of the dequantisation noise (see GlowModule.noise_generator).
-TRAIN, VAL, TEST, TEST_IW = range(4)
+TRAIN, VAL, TEST, TEST_IW, LABEL_DROPOUT = range(5)
+#: The ImageFlow's attribute name; its weights are stored without this prefix (the checkpoint
+#: format of glowapp before the ImageFlow existed: ``flow.*``, ``dequantizer.*``).
+MODEL = "model"
 
 
 class GlowModule(pl.LightningModule):
-    """Maximum-likelihood training of a flow (Glow, RealNVP, NICE, …) on images.
+    """Maximum-likelihood training of a flow (Glow, RealNVP, NICE, TarFlow, …) on images.
 
-    Batches are ``(images, labels)`` with uint8 images ``[B, C, H, W]``. Each step dequantises
-    them (``dequantization``), maps them through the preprocessing bijection
-    (``preprocessing``) and the flow, and minimises the mean bits/dim — the discrete negative
-    log-likelihood per sub-pixel with every term counted (see
+    The module holds the density model, an :class:`~glowapp.ImageFlow` (``self.model``:
+    dequantisation, preprocessing and the injected flow), and trains it. Batches are
+    ``(images, labels)`` with uint8 images ``[B, C, H, W]``. Each step dequantises them, maps
+    them through the preprocessing and the flow, and minimises the mean bits/dim — the discrete
+    negative log-likelihood per sub-pixel with every term counted (see
     :func:`glowapp.flows.preprocess.bits_per_dim`):
 
     ``bpd = −(log p_X(x) + log|det ∂x/∂y| − log q(u | k) − D log 2^n_bits) / (D log 2)``.
@@ -43,23 +53,37 @@ class GlowModule(pl.LightningModule):
     Logged as ``train/bpd``, ``val/bpd``, ``test/bpd`` (one dequantisation draw per image: the
     variational bound); with ``iw_samples = S > 0`` the test also logs ``test/bpd_iw``, the
     importance-weighted estimate over ``S`` draws (see :mod:`glowapp.flows.dequantization`).
+    A model trained with Gaussian noise (``dequantization.kind: gaussian``) logs the same keys,
+    but they are noisy-image bits/dim, not the papers' (:attr:`ImageFlow.bits_label`).
 
     Class-conditional flows (``num_classes > 0``, Kingma & Dhariwal 2018): the batch's labels
-    condition the top prior, bits/dim is that of ``p(x | y)``, and the flow's linear classifier
+    condition the flow, bits/dim is that of ``p(x | y)``, and the flow's linear classifier
     adds ``class_weight × (−log₂ p(y | x))`` to the loss (``train/class_loss``,
-    ``val/accuracy``, ``test/accuracy``).
+    ``val/accuracy``, ``test/accuracy``). With ``label_dropout = p > 0`` (flows with a "no label",
+    ``label_embedding_dim > 0``) each training label is replaced by "no label" with probability
+    ``p``, so the same model is also unconditional and samples with classifier-free guidance.
+
+    Checkpoints store the hyper-parameters as plain data (the flow as
+    :func:`glowapp.models.flow_spec`) and the weights under the keys ``flow.*`` and
+    ``dequantizer.*`` (the ImageFlow's own, without the ``model.`` prefix), so
+    :func:`glowapp.load` reads them without Lightning.
 
     Args:
         flow: the flow, built for the data's image size (the CLI links ``in_channels`` and
-            ``image_size`` from the DataModule). Checkpoints store it as plain data
-            (:func:`glowapp.models.flow_spec`) so :meth:`load_from_checkpoint` rebuilds it.
+            ``image_size`` from the DataModule).
         preprocessing: ``n_bits`` and the logit's ``α`` (see :class:`glowapp.options.Preprocessing`).
-        dequantization: uniform or variational (see :class:`glowapp.options.Dequantization`).
+        dequantization: uniform, variational or Gaussian noise (see
+            :class:`glowapp.options.Dequantization`).
+        sampling: the trained model's default sampling settings, stored in the checkpoint
+            (see :class:`glowapp.options.Sampling`).
+        unconditional: the trained model is used as the unconditional model that label dropout
+            also trains (see :class:`~glowapp.ImageFlow`); set on shipped files, not in training.
         lr: peak learning rate of Adam.
         warmup_steps: linear warm-up from 0 to ``lr`` over this many optimizer steps.
         lr_schedule: after warm-up, ``"constant"`` or ``"cosine"`` decay to 0 at the last step.
         weight_decay: L2 penalty (RealNVP used 5e-5).
         class_weight: weight of a class-conditional flow's classification loss (Glow: 0.01).
+        label_dropout: share of training labels replaced by "no label" (classifier-free guidance).
         noise_seed: seeds the dequantisation noise, drawn from a generator keyed by (seed, stage,
             step or batch index, rank): a resumed run sees exactly the noise an uninterrupted
             run would, and val/test bits/dim are reproducible.
@@ -76,11 +100,14 @@ class GlowModule(pl.LightningModule):
         flow: MultiScaleFlow,
         preprocessing: Preprocessing = Preprocessing(),
         dequantization: Dequantization = Dequantization(),
+        sampling: Sampling = Sampling(),
+        unconditional: bool = False,
         lr: float = 1e-3,
         warmup_steps: int = 200,
         lr_schedule: str = "constant",
         weight_decay: float = 0.0,
         class_weight: float = 0.01,
+        label_dropout: float = 0.0,
         noise_seed: int = 0,
         iw_samples: int = 0,
         memory_saving: bool = False,
@@ -97,43 +124,136 @@ class GlowModule(pl.LightningModule):
             )
         if class_weight < 0:
             raise ValueError(f"class_weight must be >= 0, got {class_weight}")
+        if not 0.0 <= label_dropout < 1.0:
+            raise ValueError(f"label_dropout must be in [0, 1), got {label_dropout}")
         if isinstance(flow, Mapping):  # a checkpoint's plain-data spec
             flow = build_flow(flow)
-        if not isinstance(flow, MultiScaleFlow):
-            raise TypeError(f"flow must be a MultiScaleFlow (Glow, RealNVP, NICE), got {flow!r}")
-        if not flow.has_image_size:
+        model = ImageFlow(flow, preprocessing, dequantization, sampling, unconditional)
+        if label_dropout and not model.can_guide:
             raise ValueError(
-                "the flow must be built for a known image size: pass image_size=(H, W) "
-                "(the CLI links it from the DataModule)"
+                "label_dropout needs a class-conditional flow with a 'no label' embedding: set "
+                "model.flow.init_args.num_classes and label_embedding_dim > 0"
             )
-        preprocessing = as_option(preprocessing, Preprocessing)
-        dequantization = as_option(dequantization, Dequantization)
         # Plain data only (checkpoints are read with weights_only=True). iw_samples only affects
         # testing, so `glowapp test --model.iw_samples S` is not overridden by the value at fit.
         self.save_hyperparameters(
             {
-                "flow": flow_spec(flow),
-                "preprocessing": as_dict(preprocessing),
-                "dequantization": as_dict(dequantization),
+                **model.config,
                 "lr": lr,
                 "warmup_steps": warmup_steps,
                 "lr_schedule": lr_schedule,
                 "weight_decay": weight_decay,
                 "class_weight": class_weight,
+                "label_dropout": label_dropout,
                 "noise_seed": noise_seed,
                 "memory_saving": memory_saving,
                 "channels_last": channels_last,
             }
         )
         self.iw_samples = iw_samples
-        self.image_shape = (flow.in_channels, *flow.image_size)
-        self.num_dims = math.prod(self.image_shape)
-        self.preprocess = preprocessing.build()
-        self.dequantizer = dequantization.build(flow.in_channels, preprocessing.n_bits)
-        self.flow = flow.use_memory_saving(memory_saving).use_channels_last(channels_last)
+        model.flow.use_memory_saving(memory_saving).use_channels_last(channels_last)
+        self.model = model
+        self.register_state_dict_post_hook(_strip_model_prefix)
+        self.register_load_state_dict_pre_hook(_add_model_prefix)
         self.train_bpd, self.val_bpd, self.test_bpd = MeanMetric(), MeanMetric(), MeanMetric()
         self.test_bpd_iw, self.val_accuracy, self.test_accuracy = (MeanMetric() for _ in range(3))
 
+    # ---- the ImageFlow's parts and API (so code written for the module keeps working) -------
+    @property
+    def flow(self) -> MultiScaleFlow:
+        return self.model.flow
+
+    @property
+    def preprocess(self) -> torch.nn.Module:
+        return self.model.preprocess
+
+    @property
+    def dequantizer(self) -> torch.nn.Module:
+        return self.model.dequantizer
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.model.image_shape
+
+    @property
+    def num_dims(self) -> int:
+        return self.model.num_dims
+
+    @property
+    def flow_spec(self) -> dict[str, Any]:
+        return self.model.flow_spec
+
+    @property
+    def num_classes(self) -> int:
+        return self.model.num_classes
+
+    @property
+    def null_label(self) -> int | None:
+        return self.model.null_label
+
+    def log_prob_y(self, y: Tensor, labels: Tensor | None = None) -> Tensor:
+        """See :meth:`ImageFlow.log_prob_y`."""
+        return self.model.log_prob_y(y, labels)
+
+    def bits_per_dim(
+        self,
+        images: Tensor,
+        noise: bool = True,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """See :meth:`ImageFlow.bits_per_dim`."""
+        return self.model.bits_per_dim(images, noise, generator, labels)
+
+    def bits_per_dim_iw(
+        self,
+        images: Tensor,
+        samples: int,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """See :meth:`ImageFlow.bits_per_dim_iw`."""
+        return self.model.bits_per_dim_iw(images, samples, generator, labels)
+
+    def sample(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+        guidance: float | None = None,
+        denoise: bool | None = None,
+    ) -> Tensor:
+        """See :meth:`ImageFlow.sample` (here ``temperature`` defaults to 1)."""
+        return self.model.sample(n, temperature, generator, labels, guidance, denoise)
+
+    def encode(
+        self, images: Tensor, noise: bool = False, labels: Tensor | None = None
+    ) -> list[Tensor]:
+        """See :meth:`ImageFlow.encode`."""
+        return self.model.encode(images, noise, labels)
+
+    def decode(
+        self,
+        latents: Sequence[Tensor],
+        labels: Tensor | None = None,
+        guidance: float | None = None,
+        denoise: bool | None = None,
+    ) -> Tensor:
+        """See :meth:`ImageFlow.decode`."""
+        return self.model.decode(latents, labels, guidance, denoise)
+
+    def generate(
+        self,
+        latents: Sequence[Tensor],
+        labels: Tensor | None = None,
+        guidance: float | None = None,
+        denoise: bool | None = None,
+    ) -> Tensor:
+        """See :meth:`ImageFlow.generate`."""
+        return self.model.generate(latents, labels, guidance, denoise)
+
+    # ---- checkpoints ---------------------------------------------------------------------------
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse, naming the differing keys, a checkpoint whose weights do not fit this model."""
         state = checkpoint.get("state_dict")
@@ -151,11 +271,13 @@ class GlowModule(pl.LightningModule):
             )
 
     def clear_caches(self) -> None:
-        """Drop the 1×1 convs' cached matrices. Weight averaging swaps weights through ``.data``,
-        which version counters do not see, so this runs whenever weights may have been swapped."""
+        """Drop the 1×1 convs' cached matrices and the flow's folded inference weights
+        (:mod:`glowapp.flows.folding`). Weight averaging swaps weights through ``.data``, which
+        version counters do not see, so this runs whenever weights may have been swapped."""
         for m in self.modules():
             if isinstance(m, InvertibleChannelMatrix):
                 m.clear_cache()
+        self.flow.clear_caches()
 
     def on_validation_epoch_start(self) -> None:
         self.clear_caches()
@@ -169,117 +291,10 @@ class GlowModule(pl.LightningModule):
     def on_train_end(self) -> None:
         self.clear_caches()
 
-    # ---- likelihood -------------------------------------------------------------------------
-    def log_prob_y(self, y: Tensor, labels: Tensor | None = None) -> Tensor:
-        """``log p_Y(y)`` ``[B]`` (nats) of dequantised images ``y ∈ [0, 1)`` — differentiable in ``y``.
-
-        Class-conditional models: ``log p_Y(y | labels)``, or the marginal over classes without labels.
-        """
-        x, logdet_pre = self.preprocess(y)
-        return self.flow.log_prob(x, labels) + logdet_pre
-
-    def _bits_and_logits(
-        self, images: Tensor, noise: bool, generator: torch.Generator | None, labels: Tensor | None
-    ) -> tuple[Tensor, Tensor | None]:
-        """Bits/dim ``[B]`` (every term, the dequantisation's ``log q`` included) and class logits."""
-        images = self._check_images(images)
-        if noise:
-            y, log_q = self.dequantizer(images, generator)
-        else:
-            y, log_q = self.preprocess.dequantize(images, noise=False), 0.0
-        x, logdet_pre = self.preprocess(y)
-        log_px, logits = self.flow.log_prob_and_logits(x, labels)
-        return self.preprocess.bits_per_dim(log_px, logdet_pre, self.num_dims, log_q), logits
-
-    def bits_per_dim(
-        self,
-        images: Tensor,
-        noise: bool = True,
-        generator: torch.Generator | None = None,
-        labels: Tensor | None = None,
-    ) -> Tensor:
-        """Bits/dim ``[B]`` of uint8 ``[0, 255]`` or float ``[0, 1]`` images ``[B, C, H, W]``.
-
-        With ``noise=True`` one draw of the model's dequantisation (uniform: the papers'
-        estimate; variational: a draw of the bound, ``log q`` included; ``generator`` on the
-        module's device makes it reproducible); with ``noise=False`` the bin centres.
-        ``labels`` ``[B]`` condition a class-conditional model (the marginal over classes
-        without them).
-        """
-        return self._bits_and_logits(images, noise, generator, labels)[0]
-
-    def bits_per_dim_iw(
-        self,
-        images: Tensor,
-        samples: int,
-        generator: torch.Generator | None = None,
-        labels: Tensor | None = None,
-    ) -> Tensor:
-        """Importance-weighted bits/dim ``[B]`` over ``samples`` dequantisation draws.
-
-        ``log P(k) ≈ log (1/S) Σ_s exp(log p_Y(y_s) − log q(u_s | k)) − D log K``: never above
-        the mean of the same draws' bounds, and tighter as ``S`` grows (see
-        :mod:`glowapp.flows.dequantization`). Works for uniform dequantisation too (``log q = 0``).
-        """
-        if samples < 1:
-            raise ValueError(f"the importance-weighted estimate needs samples >= 1, got {samples}")
-        images = self._check_images(images)
-        draws = []
-        for _ in range(samples):
-            y, log_q = self.dequantizer(images, generator)
-            draws.append(self.log_prob_y(y, labels) - log_q)
-        log_py = importance_weighted(torch.stack(draws))
-        return self.preprocess.bits_per_dim(log_py, torch.zeros_like(log_py), self.num_dims)
-
-    def _check_images(self, images: Tensor) -> Tensor:
-        if images.ndim == 3:
-            images = images.unsqueeze(0)
-        if images.ndim != 4 or tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"expected images of shape [B, {', '.join(map(str, self.image_shape))}] for this model, "
-                f"got {tuple(images.shape)}"
-            )
-        images = images.to(self.device)
-        if images.dtype == torch.uint8 and self.dtype == torch.float64:
-            # The pixel pipeline reads uint8 as float32 and keeps a float input's dtype: a
-            # float64 model gets its levels, noise and bits/dim in float64 this way (k/255 is exact).
-            images = images.to(torch.float64) / 255
-        return images
-
-    # ---- the flow as a generative model (used by glowapp.generate) --------------------------
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        temperature: float = 1.0,
-        generator: torch.Generator | None = None,
-        labels: Tensor | None = None,
-    ) -> Tensor:
-        """``n`` images ``[n, C, H, W]`` in ``[0, 1]``, every prior's std scaled by ``temperature``.
-
-        Class-conditional models: of classes ``labels`` ``[n]``, or of uniformly drawn classes.
-        """
-        return self.preprocess.to_images(self.flow.sample(n, temperature, generator, labels))
-
-    @torch.no_grad()
-    def encode(
-        self, images: Tensor, noise: bool = False, labels: Tensor | None = None
-    ) -> list[Tensor]:
-        """Images (uint8 or ``[0, 1]``) → latents ``[ε_1, …, ε_L]`` (bin centres unless ``noise``).
-
-        ``labels`` ``[B]``: required by a class-conditional model.
-        """
-        x, _ = self.preprocess.encode_images(self._check_images(images), noise=noise)
-        return self.flow.encode(x, labels)[0]
-
-    @torch.no_grad()
-    def decode(self, latents: Sequence[Tensor], labels: Tensor | None = None) -> Tensor:
-        """Latents → images in ``[0, 1]`` quantised to ``n_bits`` (``labels`` if class-conditional)."""
-        return self.preprocess.to_images(self.flow.decode(latents, labels))
-
     # ---- training -----------------------------------------------------------------------------
     def noise_generator(self, stage: int, index: int) -> torch.Generator:
-        """The dequantisation noise of batch ``index`` of ``stage`` (TRAIN, VAL, TEST, TEST_IW)."""
+        """The random draws of batch ``index`` of ``stage`` (TRAIN, VAL, TEST, TEST_IW: the
+        dequantisation noise; LABEL_DROPOUT: which labels are dropped)."""
         generator = torch.Generator(device=self.device)
         key = (int(self.hparams.noise_seed), stage, index, self.global_rank)
         generator.manual_seed(hash(key) & 0x7FFF_FFFF_FFFF)
@@ -289,13 +304,28 @@ class GlowModule(pl.LightningModule):
         """The batch's labels if the flow is class-conditional, else None."""
         return batch[1] if self.flow.num_classes else None
 
+    def drop_labels(self, labels: Tensor | None, index: int) -> Tensor | None:
+        """Training labels with a ``label_dropout`` share replaced by "no label" (reproducibly,
+        keyed like the dequantisation noise by the step)."""
+        rate = self.hparams.get("label_dropout", 0.0)
+        if labels is None or not rate:
+            return labels
+        generator = self.noise_generator(LABEL_DROPOUT, index)
+        drop = torch.rand(labels.shape, generator=generator, device=self.device) < rate
+        labels = labels.to(self.device)
+        return torch.where(drop, torch.full_like(labels, self.model.null_label), labels)
+
     def model_step(
         self, batch: tuple[Tensor, Tensor], stage: int, index: int
     ) -> tuple[Tensor, Tensor | None]:
         """Bits/dim ``[B]`` of a batch, dequantised with the noise keyed by ``(stage, index)``,
-        and the class logits ``[B, K]`` of a class-conditional flow (None otherwise)."""
+        and the class logits ``[B, K]`` of a class-conditional flow (None otherwise). Training
+        batches lose a ``label_dropout`` share of their labels."""
         generator = self.noise_generator(stage, index)
-        return self._bits_and_logits(batch[0], True, generator, self.labels_of(batch))
+        labels = self.labels_of(batch)
+        if stage == TRAIN:
+            labels = self.drop_labels(labels, index)
+        return self.model.bits_and_logits(batch[0], True, generator, labels)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         bpd, logits = self.model_step(batch, TRAIN, self.global_step)
@@ -348,3 +378,55 @@ class GlowModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def _strip_model_prefix(
+    module: torch.nn.Module, state: dict[str, Any], prefix: str, local_metadata: Any
+) -> None:
+    """State-dict hook: the ImageFlow's weights under ``flow.*`` / ``dequantizer.*``."""
+    head = f"{prefix}{MODEL}."
+    for key in [k for k in state if k.startswith(head)]:
+        state[prefix + key[len(head) :]] = state.pop(key)
+
+
+def _add_model_prefix(
+    module: torch.nn.Module, state: dict[str, Any], prefix: str, *args: Any
+) -> None:
+    """Load hook: the stored ``flow.*`` / ``dequantizer.*`` weights go to the ImageFlow."""
+    head = f"{prefix}{MODEL}."
+    own = tuple(f"{prefix}{name}." for name, _ in module.model.named_children())
+    for key in [k for k in state if k.startswith(own)]:
+        state[head + key[len(prefix) :]] = state.pop(key)
+
+
+def load_module(
+    name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> GlowModule:
+    """Load a checkpoint (a path or a shipped model's name) as a :class:`GlowModule` on
+    ``device``, in eval mode — for training-side code; tools and Python use the lighter
+    :func:`glowapp.load`.
+
+    The file is read and checked once (:func:`~glowapp.checkpointing.read_checkpoint`);
+    checkpoints of glowapp < 0.2 (flat ``arch``, ``levels``, … hyper-parameters) are translated
+    by :func:`~glowapp.checkpointing.upgrade_hparams`.
+
+    Raises:
+        CheckpointError: no such file or shipped model, what ``read_checkpoint`` raises, or the
+            weights do not fit the stored hyper-parameters.
+    """
+    target = resolve_device(device)
+    path = resolve_checkpoint(name_or_path)
+    data, checkpoint = read_checkpoint(path)
+    hparams = upgrade_hparams(checkpoint["hyper_parameters"])
+    try:
+        # Keyword arguments override the stored hyper-parameters (old keys are dropped).
+        module = GlowModule.load_from_checkpoint(
+            io.BytesIO(data), map_location=target, weights_only=True, **hparams
+        )
+    except CheckpointError as err:
+        raise CheckpointError(err.problem, path) from None
+    except (RuntimeError, TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(
+            f"checkpoint does not fit glowapp's GlowModule: {first_line(err)}", path
+        ) from None
+    return module.to(target).eval()

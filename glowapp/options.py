@@ -1,7 +1,9 @@
-"""The small typed options of :class:`~glowapp.GlowModule`: how pixels become the flow's input.
+"""The small typed options of :class:`~glowapp.ImageFlow` (and so of :class:`~glowapp.GlowModule`):
+how pixels become the flow's input, and how the trained model samples by default.
 
 In a config they are nested groups (``model.preprocessing.n_bits: 5``,
-``--model.dequantization.kind variational``); in checkpoints, plain dicts.
+``--model.dequantization.kind variational``, ``--model.sampling.guidance 2``); in checkpoints,
+plain dicts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from glowapp.flows.dequantization import (
+    GaussianNoise,
     UniformDequantization,
     VariationalDequantization,
     make_dequantization,
@@ -38,24 +41,54 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class Dequantization:
-    """Discrete levels ``k`` → continuous ``y = (k + u) / 2^n_bits``.
+    """Discrete levels ``k`` → continuous ``y = (k + u) / 2^n_bits`` (or noisy images).
 
     Args:
-        kind: ``"uniform"`` (``u ~ U[0, 1)``, the papers' estimate) or ``"variational"`` (a learned
+        kind: ``"uniform"`` (``u ~ U[0, 1)``, the papers' estimate), ``"variational"`` (a learned
             flow ``q(u | k)``, Ho et al. 2019; bits/dim is then the variational bound, see
-            :mod:`glowapp.flows.dequantization`).
+            :mod:`glowapp.flows.dequantization`) or ``"gaussian"`` (noise augmentation: bin
+            centres plus ``N(0, sigma²)`` noise; the model is then a density over noisy images
+            and its bits/dim are *noisy-image* bits/dim, not the papers').
         steps: couplings of the variational dequantisation flow.
         hidden: width of its networks.
+        sigma: std of the Gaussian noise on the ``[0, 1]`` pixel scale (``kind="gaussian"``).
     """
 
-    kind: Literal["uniform", "variational"] = "uniform"
+    kind: Literal["uniform", "variational", "gaussian"] = "uniform"
     steps: int = 4
     hidden: int = 32
+    sigma: float = 0.05
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the model is trained on noisy images (its bits/dim are not the papers')."""
+        return self.kind == "gaussian"
 
     def build(
         self, in_channels: int, n_bits: int
-    ) -> UniformDequantization | VariationalDequantization:
-        return make_dequantization(self.kind, in_channels, n_bits, self.hidden, self.steps)
+    ) -> UniformDequantization | VariationalDequantization | GaussianNoise:
+        return make_dequantization(
+            self.kind, in_channels, n_bits, self.hidden, self.steps, self.sigma
+        )
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a trained model samples when a tool or a call does not say: stored in checkpoints.
+
+    Args:
+        temperature: std scale of every prior (Glow: 0.7 is the visual sweet spot; 1 samples
+            the model's own density).
+        guidance: classifier-free guidance weight ``w`` of a class-conditional model trained
+            with label dropout (0: plain conditional sampling; see
+            :mod:`glowapp.flows.conditioning`).
+        denoise: one Tweedie step with the model's score after sampling; ``None``: on exactly
+            for models trained with Gaussian noise.
+    """
+
+    temperature: float = 0.7
+    guidance: float = 0.0
+    denoise: bool | None = None
 
 
 def as_option(value: Any, cls: type) -> Any:
@@ -70,6 +103,6 @@ def as_option(value: Any, cls: type) -> Any:
     raise TypeError(f"expected {cls.__name__} or a dict of its fields, got {value!r}")
 
 
-def as_dict(option: Preprocessing | Dequantization) -> dict[str, Any]:
+def as_dict(option: Preprocessing | Dequantization | Sampling) -> dict[str, Any]:
     """Plain-data form of an option, as checkpoints store it."""
     return asdict(option)

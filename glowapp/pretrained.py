@@ -29,6 +29,7 @@ __all__ = [
 SHIPPED: dict[str, str] = {
     "fashion-mnist": "fashion-mnist.ckpt",
     "fashion-mnist-conditional": "fashion-mnist-conditional.ckpt",
+    "fashion-mnist-background": "fashion-mnist-background.ckpt",
 }
 """Name of each shipped model -> its file name (model cards: ``checkpoints/README.md``)."""
 

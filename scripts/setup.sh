@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 extras=""
-[ "${1:-}" = "--test" ] && extras="[dev,demo]"
+[ "${1:-}" = "--test" ] && extras="[dev,demo,ood]"
 
 apt_packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)

@@ -2,21 +2,72 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from glowapp.checkpointing import AtomicCheckpointIO, check_writable
+from glowapp.atomic import atomic_file
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint through :func:`glowapp.atomic.atomic_file`: a crash mid-write never
+    corrupts the previous checkpoint of that name."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO does not take storage_options")
+        with atomic_file(path) as f:
+            torch.save(checkpoint, f)
+
+
+def check_writable(directory: str | os.PathLike, min_free_bytes: int = 0) -> None:
+    """Fail early, with a clear message, if ``directory`` cannot take files of ``min_free_bytes``."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise OSError(
+            f"cannot write to {directory}: {err.strerror or err}. Choose another directory."
+        ) from err
+    free = shutil.disk_usage(directory).free
+    if free < min_free_bytes:
+        raise OSError(
+            f"not enough free disk space in {directory}: {free / 2**20:.1f} MiB free, a checkpoint "
+            f"needs about {min_free_bytes / 2**20:.1f} MiB. Free some space or choose another directory."
+        )
+
+
+def earlier_run(dirpath: str | os.PathLike[str]) -> list[Path]:
+    """The checkpoints (``*.ckpt``) an earlier run left in ``dirpath`` (none if it is absent)."""
+    return sorted(Path(dirpath).glob("*.ckpt"))
+
+
+def refusal(dirpath: str | os.PathLike[str], earlier: list[Path]) -> str:
+    """The one line that refuses a fresh fit into ``dirpath``, which holds ``earlier``."""
+    names = ", ".join(p.name for p in earlier[:3]) + ("…" if len(earlier) > 3 else "")
+    return (
+        f"{dirpath} already holds a run ({names}); resume it with "
+        f"--ckpt_path {Path(dirpath) / 'last.ckpt'}, or start over with "
+        "--start_over true (deletes those checkpoints) or another checkpoint folder"
+    )
 
 
 class GlowCheckpoint(ModelCheckpoint):
     """:class:`~pytorch_lightning.callbacks.ModelCheckpoint` that never loses or hides a run.
 
     * **Atomic writes.** At setup the trainer's plain ``TorchCheckpointIO`` is replaced by
-      :class:`~glowapp.checkpointing.AtomicCheckpointIO`: a crash mid-write never corrupts the
+      :class:`AtomicCheckpointIO`: a crash mid-write never corrupts the
       previous checkpoint of that name.
     * **Disk check.** A fit refuses to start, with one line, if ``dirpath`` cannot be written or
       has no room for two checkpoints (parameters plus Adam's two moments each).
@@ -52,16 +103,12 @@ class GlowCheckpoint(ModelCheckpoint):
             check_writable(self.dirpath, 2 * size)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Here, unlike in setup, trainer.ckpt_path tells a resumed run from a fresh one.
+        # Here, unlike in setup, trainer.ckpt_path tells a resumed run from a fresh one. (The
+        # CLI refuses earlier, before the trainer starts: this covers runs made in Python.)
         if self.dirpath and trainer.ckpt_path is None:
-            earlier = sorted(Path(self.dirpath).glob("*.ckpt"))
+            earlier = earlier_run(self.dirpath)
             if earlier and not self.start_over:
-                names = ", ".join(p.name for p in earlier[:3]) + ("…" if len(earlier) > 3 else "")
-                raise FileExistsError(
-                    f"{self.dirpath} already holds a run ({names}); resume it with "
-                    f"--ckpt_path {Path(self.dirpath) / 'last.ckpt'}, or start over with "
-                    "--start_over true (deletes those checkpoints) or another checkpoint folder"
-                )
+                raise FileExistsError(refusal(self.dirpath, earlier))
             if earlier and trainer.is_global_zero:
                 for path in earlier:
                     path.unlink()

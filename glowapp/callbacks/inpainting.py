@@ -6,9 +6,10 @@ import pytorch_lightning as pl
 from torch import Tensor
 
 from glowapp.callbacks.samples import ImageGridCallback, validation_images
-from glowapp.generate import inpaint, resolve_mask
+from glowapp.generate import inpaint
 from glowapp.generate.inpainting import ITERATIONS
 from glowapp.images import inpainting_rows, tile
+from glowapp.masks import resolve_mask
 from glowapp.module import GlowModule
 
 
@@ -23,7 +24,7 @@ class InpaintingCallback(ImageGridCallback):
         every_n_steps: see :class:`~glowapp.callbacks.samples.ImageGridCallback`.
         every_n_epochs: see :class:`~glowapp.callbacks.samples.ImageGridCallback`.
         mask: ``center``, ``left``, ``right``, ``top``, ``bottom``, ``random`` or a mask image
-            path (white = hidden); see :func:`glowapp.generate.resolve_mask`.
+            path (white = hidden); see :func:`glowapp.masks.resolve_mask`.
         fraction: share of the image the mask hides (None: the mask's default).
         num_images: images per row.
         iterations: iteration limit per call (each costs a forward and backward pass).
@@ -32,7 +33,7 @@ class InpaintingCallback(ImageGridCallback):
         seed: seeds the random mask.
 
     The mask, fraction and inpainting options are checked by :mod:`glowapp.generate`
-    (:func:`~glowapp.generate.resolve_mask`, :func:`~glowapp.generate.inpaint`), at the first
+    (:func:`~glowapp.masks.resolve_mask`, :func:`~glowapp.generate.inpaint`), at the first
     render.
     """
 
@@ -76,4 +77,4 @@ class InpaintingCallback(ImageGridCallback):
             step_size=self.step_size,
             tolerance=self.tolerance,
         )
-        return tile(inpainting_rows(self._images, mask, result), len(self._images))
+        return tile(inpainting_rows(self._images, mask, result.images), len(self._images))

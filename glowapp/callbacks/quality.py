@@ -39,6 +39,9 @@ class SampleQualityCallback(Callback):
         every_n_epochs: measure at the validations of every this many epochs.
         batch_size: images per sampling and feature batch.
         seed: seed of the noise and of KID's subsets.
+        guidance: classifier-free guidance weight (None: the model's default; models trained
+            with label dropout only).
+        denoise: the Tweedie denoising step (None: on exactly for models trained with noise).
     """
 
     def __init__(
@@ -49,6 +52,8 @@ class SampleQualityCallback(Callback):
         every_n_epochs: int = 1,
         batch_size: int = 250,
         seed: int = 0,
+        guidance: float | None = None,
+        denoise: bool | None = None,
     ) -> None:
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs}")
@@ -58,6 +63,8 @@ class SampleQualityCallback(Callback):
         self.every_n_epochs = every_n_epochs
         self.batch_size = batch_size
         self.seed = seed
+        self.guidance = guidance
+        self.denoise = denoise
         self._extractor: FeatureExtractor | None = None
         self._noise: list[Tensor] | None = None
         self._real: list[Tensor] = []
@@ -121,7 +128,9 @@ class SampleQualityCallback(Callback):
         if self._noise is None:
             self._noise = [eps.cpu() for eps in draw_noise(pl_module, self.num_samples, self.seed)]
         quality = SampleQuality(extractor, real, self.num_samples, self.batch_size, self.seed)
-        samples = sample_batches(pl_module, self._noise, self.temperature, self.batch_size)
+        samples = sample_batches(
+            pl_module, self._noise, self.temperature, self.batch_size, self.guidance, self.denoise
+        )
         result = quality.score(samples)
         for metric, value in (("fid", result.fid), ("kid", result.kid)):
             pl_module.log(f"val/{metric}_{extractor.key}", value, rank_zero_only=True)

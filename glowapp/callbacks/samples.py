@@ -157,6 +157,9 @@ class SampleGridCallback(ImageGridCallback):
         seed: seed of the fixed noise.
         labels: classes to sample from a class-conditional model, repeated cyclically along
             each row (None: every class in turn). A model without classes rejects labels.
+        guidance: classifier-free guidance weight (None: the model's default; models trained
+            with label dropout only).
+        denoise: the Tweedie denoising step (None: on exactly for models trained with noise).
 
     The temperatures, sample count, seed and labels are checked where they are used
     (:mod:`glowapp.generate`), so a bad one raises its ``ValueError`` at the first render.
@@ -172,17 +175,23 @@ class SampleGridCallback(ImageGridCallback):
         num_samples: int = 8,
         seed: int = 0,
         labels: Sequence[int] | None = None,
+        guidance: float | None = None,
+        denoise: bool | None = None,
     ) -> None:
         super().__init__(every_n_steps, every_n_epochs)
         self.temperatures = list(temperatures)
         self.num_samples = num_samples
         self.seed = seed
         self.labels = None if labels is None else list(labels)
+        self.guidance = guidance
+        self.denoise = denoise
         self._noise: list[Tensor] | None = None
 
     def render(self, trainer: pl.Trainer, module: GlowModule) -> Tensor:
         if self._noise is None:
             self._noise = [eps.cpu() for eps in draw_noise(module, self.num_samples, self.seed)]
         labels = class_labels(module, self.labels, self.num_samples)
-        grid = sample_with_noise(module, self._noise, self.temperatures, labels)
+        grid = sample_with_noise(
+            module, self._noise, self.temperatures, labels, self.guidance, self.denoise
+        )
         return tile(grid, self.num_samples)

@@ -1,9 +1,10 @@
 """The torchvision-backed data sets, one table row each.
 
-A :class:`TorchvisionSet` row says everything :class:`~glowapp.data.TorchvisionDataModule`
-needs to find, download, read and serve a data set: its torchvision class, how a split is
-selected, its image shape and classes, the files to look for and how a user can provide them.
-A new data set is a new row plus a three-line subclass of ``TorchvisionDataModule``.
+A :class:`TorchvisionSet` row says everything :class:`~glowapp.data.splits.TorchvisionSplits`
+(and so :class:`~glowapp.data.TorchvisionDataModule`) needs to find, download, read and serve a
+data set: its torchvision class, how a split is selected, its image shape and classes, the files
+to look for and how a user can provide them. A new data set is a new row plus a three-line
+subclass of ``TorchvisionDataModule``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class TorchvisionSet:
         folder_is_root: The class's ``root`` argument is the folder itself, not ROOT.
         unpack: The files may also be gzipped, or in a system-wide copy; they are unpacked
             into the first folder, where torchvision reads them.
+        system_dirs: System-wide copies searched after ROOT by default (``unpack`` sets only).
         pre_crop: Side of a square center crop taken before resizing PIL images.
         options: Further keyword arguments of the torchvision class.
         install_hint: An extra way to provide the files (e.g. a system package), or ``""``.
@@ -74,6 +76,7 @@ class TorchvisionSet:
     labels: str | None = "targets"
     folder_is_root: bool = False
     unpack: bool = False
+    system_dirs: tuple[str, ...] = ()
     pre_crop: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     install_hint: str = ""
@@ -82,6 +85,8 @@ class TorchvisionSet:
     def __post_init__(self) -> None:
         if self.layout is not None and self.labels is None:
             raise ValueError(f"{self.name}: a set served from its arrays (layout) needs labels")
+        if self.system_dirs and not self.unpack:
+            raise ValueError(f"{self.name}: system-wide copies (system_dirs) need unpack=True")
 
     def split_kwargs(self, train: bool) -> dict[str, Any]:
         """Keyword arguments selecting the official training (or test) split, plus ``options``."""
@@ -126,6 +131,7 @@ FASHION_MNIST = dataclasses.replace(
     name="Fashion-MNIST",
     dataset=tvd.FashionMNIST,
     folders=("FashionMNIST/raw",),
+    system_dirs=(DEBIAN_FASHION_MNIST,),
     install_hint="install the Debian package: apt-get install dataset-fashion-mnist (it puts "
     f"the files in {DEBIAN_FASHION_MNIST}, the default system_dir)",
 )

@@ -2,33 +2,25 @@
 
 Splits: the official test split is the test set; the validation set is a seeded random
 ``val_fraction`` of the official training split (CelebA's official "valid" partition is not
-used). The files are read by torchvision's own dataset classes; sets torchvision holds in memory
-(MNIST family, CIFAR-10, SVHN) are then served straight from their uint8 arrays, without a PIL
-round trip.
+used). Finding, unpacking, downloading and reading the files is
+:class:`~glowapp.data.splits.TorchvisionSplits`'s (Lightning-free, shared with the inference
+tools); this module adds the Lightning hooks and the splits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 from torch.utils.data import Dataset
-from torchvision.datasets.vision import VisionDataset
 
 from glowapp.data import catalog
 from glowapp.data.base import ImageDataModule, Pool
 from glowapp.data.catalog import DEBIAN_FASHION_MNIST, TorchvisionSet
-from glowapp.data.datasets import FitToSize, PILImages, Sample, TensorImages
-from glowapp.data.sources import (
-    DatasetNotFoundError,
-    has_files,
-    not_found_message,
-    unpack_files,
-)
-from glowapp.images import channels_to_mode
+from glowapp.data.datasets import Sample
+from glowapp.data.splits import OFFLINE, TorchvisionSplits
 
 __all__ = [
     "DEBIAN_FASHION_MNIST",
@@ -39,13 +31,6 @@ __all__ = [
     "SVHNDataModule",
     "TorchvisionDataModule",
 ]
-
-_T = TypeVar("_T")
-
-_OFFLINE = "it is not on disk and downloading is disabled (download=False)."
-
-_UNREADABLE = (RuntimeError, OSError, ValueError, TypeError, AssertionError, KeyError)
-"""What torchvision raises on files it cannot parse (or whose checksum is wrong)."""
 
 
 class TorchvisionDataModule(ImageDataModule):
@@ -85,110 +70,40 @@ class TorchvisionDataModule(ImageDataModule):
     def num_classes(self) -> int:
         return self.source.num_classes
 
-    # -- where the files are -------------------------------------------------------------------
-
-    def _folders(self) -> list[Path]:
-        """Where the files may be, in search order; downloads go to the first."""
-        return [Path(self.root) / folder for folder in self.source.folders]
-
-    def _system_dirs(self) -> list[Path]:
+    def _system_dirs(self) -> list[str]:
         """System-wide copies to unpack from when ROOT has none (``source.unpack`` sets only)."""
-        return []
+        return list(self.source.system_dirs)
 
-    def _locate(self) -> Path | None:
-        """The folder holding every file (no download), or None.
-
-        For ``source.unpack`` sets, gzipped or system-wide copies are first unpacked into the
-        first folder, where torchvision reads them.
-        """
-        folders = self._folders()
-        if self.source.unpack:
-            try:
-                origin = unpack_files(self.source.files, folders[0], self._system_dirs())
-            except OSError as err:
-                raise self._error(f"{err}; is the data root writable?") from err
-            if origin is not None and origin != folders[0]:
-                rank_zero_info(
-                    f"Using {self.source.name} from {origin} (unpacked into {folders[0]})."
-                )
-        return next((f for f in folders if has_files(f, self.source.files)), None)
-
-    def _error(self, reason: str) -> DatasetNotFoundError:
-        """The error naming every place searched and every way to provide the data set."""
-        source = self.source
-        files = source.file_listing()
-        places = [f"{folder} ({files})" for folder in self._folders()]
-        places += [f"{d} (system-wide copy)" for d in self._system_dirs()]
-        ways = [source.install_hint] if source.install_hint else []
-        ways.append(
-            source.how_to_get.format(folder=self._folders()[0], root=self.root, files=files)
+    def _splits(self) -> TorchvisionSplits:
+        """The reader of this module's files, as the module is configured now."""
+        return TorchvisionSplits(
+            self.source, self.root, self._system_dirs(), self.download, inform=rank_zero_info
         )
-        needs = f" and {source.download_note}" if source.download_note else ""
-        ways.append(
-            f"allow downloading (download=True, e.g. --data.download true) on a machine with "
-            f"network access{needs}"
-        )
-        return DatasetNotFoundError(not_found_message(source.name, places, ways, reason))
 
     # -- Lightning hooks -----------------------------------------------------------------------
 
     def prepare_data(self) -> None:
         """Find the data set, downloading it if needed and allowed (Lightning: rank 0 only)."""
-        if self._locate() is not None:
-            return
-        if not self.download:
-            raise self._error(_OFFLINE)
-        rank_zero_info(f"{self.source.name} not found under {self.root!r}; downloading it.")
-        try:
-            for train in (True, False):
-                self._torchvision(self._folders()[0], train, download=True)
-        except Exception as err:  # any failure to fetch means "not available"
-            raise self._error(f"the download failed ({type(err).__name__}: {err}).") from err
-        if self._locate() is None:
-            raise self._error("the download finished but the files are still missing.")
+        self._splits().fetch()
 
     def _check_available(self) -> None:
-        self._found_folder()
+        self._found_folder(self._splits())
 
-    def _found_folder(self) -> Path:
+    def _found_folder(self, splits: TorchvisionSplits) -> Path:
         """The folder holding every file, else :class:`DatasetNotFoundError` (no download)."""
-        folder = self._locate()
+        folder = splits.locate()
         if folder is None:
-            raise self._error(
+            raise splits.error(
                 "it is not on disk; call prepare_data() to download it."
                 if self.download
-                else _OFFLINE
+                else OFFLINE
             )
         return folder
 
-    # -- reading -------------------------------------------------------------------------------
-
-    def _torchvision(self, folder: Path, train: bool, download: bool) -> VisionDataset:
-        """The torchvision data set of one official split, its files in ``folder``."""
-        root = folder if self.source.folder_is_root else Path(self.root)
-        return self.source.dataset(str(root), download=download, **self.source.split_kwargs(train))
-
     def _load(self, train: bool) -> Dataset[Sample]:
         """The official training (or test) split as ``(uint8 [C, H, W], int64 label)`` items."""
-        folder = self._found_folder()
-        ds = self._read(lambda: self._torchvision(folder, train, download=False))
-        source = self.source
-        if source.layout is not None:
-            labels = getattr(ds, str(source.labels))
-            return TensorImages.from_array(ds.data, source.layout, labels)  # type: ignore[attr-defined]
-        channels, height, width = self.image_shape
-        to_tensor = FitToSize((height, width), channels_to_mode(channels), source.pre_crop)
-        return PILImages(ds, to_tensor, fixed_label=None if source.labels else 0)
-
-    def _read(self, make: Callable[[], _T]) -> _T:
-        """Run a torchvision constructor, turning its failures into DatasetNotFoundError."""
-        try:
-            return make()
-        except _UNREADABLE as err:
-            raise self._error(
-                f"files were found but torchvision could not read them "
-                f"({type(err).__name__}: {err}); they may be incomplete or corrupt."
-            ) from err
+        splits = self._splits()
+        return splits.read(self._found_folder(splits), train, self.image_shape)
 
     def _fit_pools(self) -> tuple[Pool, Pool]:
         base = self._load(train=True)
@@ -230,8 +145,8 @@ class FashionMNISTDataModule(TorchvisionDataModule):
         super().__init__(root, **kwargs)
         self.system_dir = system_dir
 
-    def _system_dirs(self) -> list[Path]:
-        return [Path(self.system_dir)] if self.system_dir else []
+    def _system_dirs(self) -> list[str]:
+        return [self.system_dir] if self.system_dir else []
 
 
 class CIFAR10DataModule(TorchvisionDataModule):

@@ -1,13 +1,16 @@
 """The Gradio page of ``glowapp demo``: one tab per operation, served on loopback by default.
 
-:func:`build_app` lays out the Sample, Interpolate, Inpaint, Manipulate and Score tabs around a
-:class:`~glowapp.demo.handlers.Demo`; :func:`launch` serves it (no share link, no analytics,
-uploads capped at :data:`~glowapp.demo.handlers.MAX_UPLOAD_BYTES`); :func:`serve` is the
-command: load once, write the example photos, serve until Ctrl+C.
+:func:`build_app` lays out the Sample, Interpolate, Inpaint, Manipulate, Score and likeness ("Is
+this image like the training data?") tabs around a :class:`~glowapp.demo.handlers.Demo`;
+:func:`launch` serves it (no share link, no analytics, uploads capped at
+:data:`~glowapp.demo.handlers.MAX_UPLOAD_BYTES`); :func:`serve` is the command: load once (the
+shipped background model too, for the likeness tab's ``ratio``), write the example photos, serve
+until Ctrl+C.
 
-Interpolate, Manipulate and Score receive the raw uploaded files (``preprocess=False``) so
-that a file that is not an image reaches :func:`~glowapp.demo.handlers.read_upload` and gets
-its clear message, instead of failing inside Gradio's own image decoding.
+Interpolate, Manipulate, Score and the likeness tab receive the raw uploaded files
+(``preprocess=False``) so that a file that is not an image reaches
+:func:`~glowapp.demo.handlers.read_upload` and gets its clear message, instead of failing inside
+Gradio's own image decoding.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from rich.console import Console
 from glowapp.demo.examples import write_example_sets, write_examples
 from glowapp.demo.handlers import (
     MAX_ALPHA,
+    MAX_GUIDANCE,
     MAX_ITERATIONS,
     MAX_SAMPLES,
     MAX_STEPS,
@@ -32,9 +36,12 @@ from glowapp.demo.handlers import (
     MAX_UPLOAD_BYTES,
     Demo,
     Upload,
+    default_background,
 )
-from glowapp.generate import INTERPOLATION_MODES, MASK_KINDS
-from glowapp.module import GlowModule
+from glowapp.generate import INTERPOLATION_MODES
+from glowapp.image_flow import ImageFlow
+from glowapp.masks import MASK_KINDS
+from glowapp.ood import TPR
 
 __all__ = ["build_app", "launch", "serve"]
 
@@ -69,15 +76,45 @@ def _upload(payload: dict[str, Any] | None) -> Upload | None:
 
 
 def _sample_tab(demo: Demo) -> None:
+    defaults = demo.model.sampling_options()
     with gr.Row():
         with gr.Column(scale=1):
-            temperature = gr.Slider(0.0, MAX_TEMPERATURE, value=0.7, step=0.05, label="temperature")
+            temperature = gr.Slider(
+                0.0, MAX_TEMPERATURE, value=defaults.temperature, step=0.05, label="temperature"
+            )
             num = gr.Slider(1, MAX_SAMPLES, value=16, step=1, label="number of images")
             seed = gr.Number(0, precision=0, minimum=0, label="seed")
+            # Only what the model can do is offered: guidance needs label dropout, denoising a
+            # model trained with Gaussian noise.
+            guidance = gr.Slider(
+                0.0,
+                MAX_GUIDANCE,
+                value=defaults.guidance,
+                step=0.25,
+                label="classifier-free guidance W (0: plain conditional sampling)",
+                visible=demo.model.can_guide,
+                elem_id="sample-guidance",
+            )
+            denoise = gr.Checkbox(
+                value=bool(defaults.denoise),
+                label="denoise (one Tweedie step with the model's score)",
+                visible=demo.model.dequantization.noisy,
+                elem_id="sample-denoise",
+            )
             button = gr.Button("Sample", variant="primary", elem_id="sample-button")
         with gr.Column(scale=2):
             output = gr.Image(label="samples", format="png", elem_id="sample-output")
-    button.click(_shown(demo.sample), [temperature, num, seed], output)
+
+    def run(temperature: float, num: float, seed: float, w: float, clean: bool) -> Any:
+        return demo.sample(
+            temperature,
+            num,
+            seed,
+            w if demo.model.can_guide else None,
+            clean if demo.model.dequantization.noisy else None,
+        )
+
+    button.click(_shown(run), [temperature, num, seed, guidance, denoise], output)
 
 
 def _interpolate_tab(demo: Demo, examples: Sequence[Path]) -> None:
@@ -226,11 +263,43 @@ def _score_tab(demo: Demo, examples: Sequence[Path]) -> None:
     button.click(_shown(run), files, table, preprocess=False)
 
 
+def _likeness_tab(demo: Demo, examples: Sequence[Path]) -> None:
+    check = demo.likeness
+    gr.Markdown(
+        "Every out-of-distribution score of `glowapp ood` for one image (higher = less like the "
+        f"training data), against a threshold at {TPR:.0%} TPR on the first "
+        f"{check.reference_size} images of {check.reference}; the first check fits them (a "
+        "minute or so on a CPU). The histograms show the reference's scores and this image's in "
+        "red. Raw likelihood is shown too: it is the score that fails (MNIST digits look *more* "
+        "likely than clothes)."
+    )
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.File(file_count="single", label="image", elem_id="likeness-file")
+            button = gr.Button("Check", variant="primary", elem_id="likeness-button")
+        with gr.Column(scale=2):
+            summary = gr.Markdown(elem_id="likeness-summary")
+            table = gr.Dataframe(
+                headers=["score", "value", "threshold τ", "verdict"],
+                interactive=False,
+                elem_id="likeness-table",
+            )
+    plot = gr.Image(label="where the image falls on the reference", elem_id="likeness-plot")
+    gr.Examples([[str(path)] for path in examples], [image], elem_id="likeness-examples")
+
+    def run(payload: dict | None) -> tuple[str, list[list[Any]], Image.Image]:
+        result = check.judge(_upload(payload))
+        return result.summary, result.rows, result.plot
+
+    button.click(_shown(run), image, [summary, table, plot], preprocess=False)
+
+
 def build_app(
     demo: Demo, examples: Sequence[Path], sets: Mapping[str, Sequence[Path]] | None = None
 ) -> gr.Blocks:
-    """The demo page: a Sample, Interpolate, Inpaint, Manipulate and Score tab, with
-    ``examples`` to pick, and two example ``sets`` (by name) of images for a direction."""
+    """The demo page: a Sample, Interpolate, Inpaint, Manipulate, Score and "Is this image like
+    the training data?" tab, with ``examples`` to pick, and two example ``sets`` (by name) of
+    images for a direction."""
     with gr.Blocks(title="glowapp demo", analytics_enabled=False) as app:
         gr.Markdown(
             f"## glowapp demo\n{demo.description}. Photos are converted, resized and "
@@ -246,6 +315,8 @@ def build_app(
             _manipulate_tab(demo, examples, sets or {})
         with gr.Tab("Score", id="score"):
             _score_tab(demo, examples)
+        with gr.Tab("Is this image like the training data?", id="likeness"):
+            _likeness_tab(demo, examples)
     return app
 
 
@@ -265,11 +336,11 @@ def launch(app: gr.Blocks, host: str, port: int, block: bool = True) -> None:
     )
 
 
-def serve(module: GlowModule, host: str, port: int, console: Console) -> None:
-    """Serve the demo of ``module`` until interrupted (the ``glowapp demo`` command)."""
+def serve(model: ImageFlow, host: str, port: int, console: Console) -> None:
+    """Serve the demo of ``model`` until interrupted (the ``glowapp demo`` command)."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"warning: serving on {host}: anyone who can reach it can use the demo")
     with tempfile.TemporaryDirectory(prefix="glowapp-demo-") as directory:
         examples = write_examples(Path(directory))
         sets = write_example_sets(Path(directory) / "sets")
-        launch(build_app(Demo(module), examples, sets), host, port)
+        launch(build_app(Demo(model, default_background(model)), examples, sets), host, port)

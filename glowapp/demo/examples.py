@@ -14,7 +14,7 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from glowapp.data.datamodules import DEBIAN_FASHION_MNIST
+from glowapp.data.catalog import DEBIAN_FASHION_MNIST
 
 __all__ = ["EXAMPLE_SETS", "FASHION_MNIST_EXAMPLES", "write_example_sets", "write_examples"]
 

@@ -9,6 +9,12 @@ value per batch element:
 
 Shapes are ``[B, C, H, W]`` in and out (unless a layer says otherwise) and the
 log-determinant has shape ``[B]``, in nats.
+
+A *conditional* layer (``conditional = True``) also takes a
+:class:`~glowapp.flows.conditioning.Condition` (class labels, embedded) as its second argument
+in both directions, ``forward(x, cond=None)`` and ``inverse(y, cond=None)``: it is then a
+bijection of ``x`` for every fixed condition. :func:`forward_with` and :func:`inverse_with`
+call any layer, handing the condition on only to those that take one.
 """
 
 from __future__ import annotations
@@ -19,9 +25,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glowapp.flows.conditioning import Condition
+
 
 class Bijection(nn.Module):
-    """Base class: an invertible map with a tractable log-determinant."""
+    """Base class: an invertible map with a tractable log-determinant.
+
+    ``conditional`` says whether the layer takes a condition (see the module docstring): a
+    class attribute, or an instance one where conditioning is a constructor option.
+    """
+
+    conditional: bool = False
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -69,29 +83,65 @@ def channel_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Ten
     return F.conv2d(x, weight[:, :, None, None], bias)
 
 
+_weight_writes = 0
+
+
+def weight_writes() -> int:
+    """How many times weights may have been written behind autograd's back (see
+    :func:`note_weight_writes`): part of the key of every inference-time cache."""
+    return _weight_writes
+
+
+def note_weight_writes() -> None:
+    """Invalidate every inference-time cache of every model in this process.
+
+    Writes through ``.data`` (weight averaging swaps) keep the parameters' version counters, so
+    caches keyed by them cannot see such writes; whoever makes them calls this (the 1×1
+    convolutions' ``clear_cache`` does, which is what ``GlowModule.clear_caches`` runs).
+    """
+    global _weight_writes
+    _weight_writes += 1
+
+
 def zero_logdet(x: Tensor) -> Tensor:
     """A ``[B]`` tensor of zeros in float32 (log-dets are always accumulated in float32)."""
     return x.new_zeros(x.shape[0], dtype=torch.float32)
 
 
+def forward_with(layer: Bijection, x: Tensor, cond: Condition | None) -> tuple[Tensor, Tensor]:
+    """``layer(x, cond)`` for a conditional layer, ``layer(x)`` for any other."""
+    return layer(x, cond) if layer.conditional else layer(x)
+
+
+def inverse_with(layer: Bijection, y: Tensor, cond: Condition | None) -> tuple[Tensor, Tensor]:
+    """``layer.inverse(y, cond)`` for a conditional layer, ``layer.inverse(y)`` for any other."""
+    return layer.inverse(y, cond) if layer.conditional else layer.inverse(y)
+
+
 class FlowSequential(Bijection):
-    """Composition ``f_n ∘ ... ∘ f_1``; log-dets add up (and are negated in reverse order on inverse)."""
+    """Composition ``f_n ∘ ... ∘ f_1``; log-dets add up (and are negated in reverse order on inverse).
+
+    Conditional: ``cond`` goes to every conditional layer (the others never see it), so one
+    sequence can mix both kinds.
+    """
+
+    conditional = True
 
     def __init__(self, layers: Iterable[Bijection]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, cond: Condition | None = None) -> tuple[Tensor, Tensor]:
         logdet = zero_logdet(x)
         for layer in self.layers:
-            x, ld = layer(x)
+            x, ld = forward_with(layer, x, cond)
             logdet = logdet + ld
         return x, logdet
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, cond: Condition | None = None) -> tuple[Tensor, Tensor]:
         logdet = zero_logdet(y)
         for layer in reversed(self.layers):
-            y, ld = layer.inverse(y)
+            y, ld = inverse_with(layer, y, cond)
             logdet = logdet + ld
         return y, logdet
 

@@ -7,7 +7,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from glowapp.flows.base import Bijection, at_least_float32, channel_linear, zero_logdet
+from glowapp.flows.base import (
+    Bijection,
+    at_least_float32,
+    channel_linear,
+    note_weight_writes,
+    weight_writes,
+    zero_logdet,
+)
 
 
 def random_orthogonal(num_channels: int, generator: torch.Generator | None = None) -> Tensor:
@@ -28,7 +35,8 @@ class InvertibleChannelMatrix(Bijection):
     ``W``, ``W⁻¹`` and ``log|det W|`` are composed in float64 outside autocast, then cast to
     the input's dtype, so they stay exact under bf16/fp16 mixed precision. When gradients are
     off (evaluation, sampling) they are cached and reused until a parameter changes in place
-    (tracked through the parameters' version counters), so a stale inverse is never used.
+    (tracked through the parameters' version counters and storage, and
+    :func:`~glowapp.flows.base.weight_writes`), so a stale inverse is never used.
     """
 
     def __init__(self) -> None:
@@ -36,8 +44,10 @@ class InvertibleChannelMatrix(Bijection):
         self._cache: dict[str, tuple[tuple[int, ...], Tensor]] = {}
 
     def clear_cache(self) -> None:
-        """Forget cached matrices (needed after writes through ``.data``, which keep version counters)."""
+        """Forget cached matrices (needed after writes through ``.data``, which keep version
+        counters), and with them every inference-time fold (:func:`note_weight_writes`)."""
         self._cache.clear()
+        note_weight_writes()
 
     def matrix(self) -> Tensor:  # pragma: no cover - abstract
         """``W`` as a float64 ``[C, C]`` tensor (differentiable)."""
@@ -50,8 +60,10 @@ class InvertibleChannelMatrix(Bijection):
     def _memo(self, name: str, compute: Callable[[], Tensor]) -> Tensor:
         if torch.is_grad_enabled():
             return compute()
-        key = tuple(p._version for p in self.parameters()) + tuple(
-            p.data_ptr() for p in self.parameters()
+        key = (
+            weight_writes(),
+            *(p._version for p in self.parameters()),
+            *(p.data_ptr() for p in self.parameters()),
         )
         hit = self._cache.get(name)
         if hit is None or hit[0] != key:
@@ -156,6 +168,16 @@ class ChannelPermutation(Bijection):
             raise ValueError(f"permutation mode must be 'reverse' or 'shuffle', got {mode!r}")
         self.register_buffer("perm", perm)
         self.register_buffer("inv_perm", torch.argsort(perm))
+
+    def matrix(self) -> Tensor:
+        """The permutation as a float64 ``[C, C]`` matrix ``P`` with ``y = P x`` (row ``i`` is
+        the unit vector of channel ``perm[i]``)."""
+        eye = torch.eye(self.perm.shape[0], dtype=torch.float64, device=self.perm.device)
+        return eye[self.perm]
+
+    def log_abs_det(self) -> Tensor:
+        """``log|det P| = 0`` as a float64 scalar."""
+        return torch.zeros((), dtype=torch.float64, device=self.perm.device)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return x[:, self.perm], zero_logdet(x)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from glowapp.flows.base import Bijection, ElementwiseTransform, at_least_float32
+from glowapp.flows.conditioning import Condition, check_condition
 from glowapp.flows.nets import ConvNet, ResNet
 from glowapp.flows.spline import RationalQuadraticSpline
 
@@ -85,13 +86,33 @@ def as_transform(transform: str | ElementwiseTransform) -> ElementwiseTransform:
     return make_transform(transform) if isinstance(transform, str) else transform
 
 
-def make_conditioner(in_channels: int, out_channels: int, hidden: int, blocks: int) -> nn.Module:
-    """Glow's 3-layer :class:`ConvNet` when ``blocks == 0``, else a RealNVP :class:`ResNet`."""
+def make_conditioner(
+    in_channels: int,
+    out_channels: int,
+    hidden: int,
+    blocks: int,
+    cond_dim: int = 0,
+    attention_heads: int = 0,
+) -> nn.Module:
+    """Glow's 3-layer :class:`ConvNet` when ``blocks == 0``, else a RealNVP :class:`ResNet`.
+
+    ``cond_dim > 0`` makes the network take label embeddings of that size; ``attention_heads >
+    0`` adds self-attention (the :class:`ConvNet` only).
+    """
     if hidden <= 0:
         raise ValueError(f"hidden width must be positive, got {hidden}")
+    if cond_dim < 0 or attention_heads < 0:
+        raise ValueError(
+            f"cond_dim and attention_heads must be >= 0, got {cond_dim=}, {attention_heads=}"
+        )
     if blocks > 0:
-        return ResNet(in_channels, out_channels, hidden, blocks)
-    return ConvNet(in_channels, out_channels, hidden)
+        if attention_heads:
+            raise ValueError(
+                "self-attention is only available in Glow's ConvNet conditioner (blocks=0), "
+                f"got blocks={blocks} with attention_heads={attention_heads}"
+            )
+        return ResNet(in_channels, out_channels, hidden, blocks, cond_dim)
+    return ConvNet(in_channels, out_channels, hidden, cond_dim, attention_heads)
 
 
 class ChannelCoupling(Bijection):
@@ -106,6 +127,15 @@ class ChannelCoupling(Bijection):
     :func:`make_transform` or an :class:`ElementwiseTransform`. ``NN`` comes from
     :attr:`make_net` (``(in, out, hidden, blocks) -> nn.Module``), which a subclass can replace
     (:class:`~glowapp.flows.vector_coupling.VectorCoupling`: an MLP on ``[B, D]``).
+    ``attention_heads > 0`` adds self-attention to the network (see :func:`make_conditioner`).
+
+    Class-conditional (``cond_dim = E > 0``, then ``conditional``): both directions take a
+    :class:`~glowapp.flows.conditioning.Condition` and the network sees the label embedding
+    ``e``, ``θ = NN(x_a, e)`` (a zero-initialised per-channel bias of its first hidden layer, so
+    a fresh layer ignores the label). ``θ`` comes from ``cond.params``: a guided condition gives
+    ``θ_w = (1 + w)·θ(c) − w·θ(∅)`` in whichever direction it is passed. Sampling (``inverse``)
+    is where guidance belongs; densities and encodings must use an unguided condition, for which
+    the log-det above is that of ``p(x | y)``'s flow.
     """
 
     make_net = staticmethod(make_conditioner)
@@ -117,6 +147,8 @@ class ChannelCoupling(Bijection):
         transform: str | ElementwiseTransform = "affine",
         swap: bool = False,
         blocks: int = 0,
+        cond_dim: int = 0,
+        attention_heads: int = 0,
     ) -> None:
         super().__init__()
         if num_channels < 2:
@@ -124,8 +156,18 @@ class ChannelCoupling(Bijection):
         self.swap = swap
         self.sizes = [num_channels // 2, num_channels - num_channels // 2]
         self.transform = as_transform(transform)
+        self.cond_dim = cond_dim
+        self.conditional = cond_dim > 0
         cond, changed = self.sizes[::-1] if swap else self.sizes
-        self.net = self.make_net(cond, changed * self.transform.params_per_dim, hidden, blocks)
+        # Only the options in use are passed on: a subclass's make_net (an MLP) need not take them.
+        options = {
+            name: value
+            for name, value in (("cond_dim", cond_dim), ("attention_heads", attention_heads))
+            if value
+        }
+        self.net = self.make_net(
+            cond, changed * self.transform.params_per_dim, hidden, blocks, **options
+        )
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         first, second = torch.split(x, self.sizes, dim=1)
@@ -134,18 +176,19 @@ class ChannelCoupling(Bijection):
     def _merge(self, a: Tensor, b: Tensor) -> Tensor:
         return torch.cat([b, a] if self.swap else [a, b], dim=1)
 
-    def _params(self, a: Tensor, b: Tensor) -> Tensor:
-        params = self.net(a)  # (B, C_b * P, H, W)
+    def _params(self, a: Tensor, b: Tensor, cond: Condition | None) -> Tensor:
+        check_condition(cond, self.cond_dim, "this coupling", a.shape[0])
+        params = self.net(a) if cond is None else cond.params(self.net, a)  # (B, C_b * P, H, W)
         return params.view(b.shape[0], b.shape[1], self.transform.params_per_dim, *b.shape[2:])
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, cond: Condition | None = None) -> tuple[Tensor, Tensor]:
         a, b = self._split(x)
-        yb, ld = self.transform(b, self._params(a, b))
+        yb, ld = self.transform(b, self._params(a, b, cond))
         return self._merge(a.to(yb.dtype), yb), ld.flatten(1).sum(dim=1)
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, cond: Condition | None = None) -> tuple[Tensor, Tensor]:
         a, b = self._split(y)
-        xb, ld = self.transform.inverse(b, self._params(a, b))
+        xb, ld = self.transform.inverse(b, self._params(a, b, cond))
         return self._merge(a.to(xb.dtype), xb), ld.flatten(1).sum(dim=1)
 
 

@@ -17,6 +17,11 @@ grows (:func:`importance_weighted`; ``test/bpd_iw``).
 
 * :class:`UniformDequantization`: ``q = U[0, 1)^D``, ``log q = 0`` (the papers' usual choice).
 * :class:`VariationalDequantization`: a learned conditional flow ``q(u | k)``.
+* :class:`GaussianNoise`: not a dequantisation in the sense above. It trains the flow on noisy
+  images ``ỹ = (k + ½)/K + σ ε`` (TarFlow, Zhai et al. 2024), so the model is a density over
+  *noisy* images, ``p_σ = p * N(0, σ²I)``, and its bits/dim are not the discrete bits/dim of the
+  papers (Gaussian noise leaves the bins, so the bound above does not hold). Its samples are
+  denoised with the model's own score (Tweedie's formula, see :class:`glowapp.ImageFlow`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from glowapp.flows.preprocess import (
     quantize,
 )
 
-DEQUANTIZATIONS = ("uniform", "variational")
+DEQUANTIZATIONS = ("uniform", "variational", "gaussian")
 _TINY = 2.0**-24  # 1 − _TINY is the largest float32 below 1
 
 
@@ -148,12 +153,51 @@ class VariationalDequantization(nn.Module):
         return place_in_bin(levels, u, self.n_bits), logistic_log_prob(eps) - logdet
 
 
+class GaussianNoise(nn.Module):
+    """Noise augmentation: ``ỹ = (k + ½)/K + σ ε``, ``ε ~ N(0, I)``; ``σ`` on the ``[0, 1]`` pixel scale.
+
+    ``log q`` is reported as 0, so :func:`~glowapp.flows.preprocess.bits_per_dim` gives the
+    *noisy-image* bits/dim ``−(log p_σ(ỹ) − D log K) / (D ln 2)``: the density of the noisy
+    image, on the scale of the discrete numbers but not comparable with them. ``ỹ`` may leave
+    ``[0, 1)``, so the logit preprocessing cannot follow it (:class:`glowapp.ImageFlow` refuses).
+
+    Args:
+        n_bits: bits per sub-pixel (``K = 2**n_bits`` levels).
+        sigma: the noise's standard deviation (TarFlow: 0.05 on ``[−1, 1]``, i.e. 0.025 here).
+    """
+
+    def __init__(self, n_bits: int, sigma: float) -> None:
+        super().__init__()
+        if not (math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"the Gaussian noise's sigma must be > 0, got {sigma}")
+        self.n_bits = n_bits
+        self.sigma = float(sigma)
+
+    def forward(
+        self, images: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """uint8 or ``[0, 1]`` images ``[B, C, H, W]`` → ``(ỹ, 0)``: ``[B, C, H, W]``, ``[B]``."""
+        centres = dequantize(images, self.n_bits, noise=False)
+        noise = torch.randn(
+            centres.shape, generator=generator, device=centres.device, dtype=centres.dtype
+        )
+        return centres + self.sigma * noise, centres.new_zeros(centres.shape[0])
+
+
 def make_dequantization(
-    kind: str, in_channels: int, n_bits: int, hidden: int = 32, steps: int = 4
-) -> UniformDequantization | VariationalDequantization:
-    """The dequantisation named ``kind`` (``"uniform"`` or ``"variational"``)."""
+    kind: str,
+    in_channels: int,
+    n_bits: int,
+    hidden: int = 32,
+    steps: int = 4,
+    sigma: float = 0.0,
+) -> UniformDequantization | VariationalDequantization | GaussianNoise:
+    """The dequantisation named ``kind``: ``"uniform"``, ``"variational"`` or ``"gaussian"``
+    (noise of std ``sigma``)."""
     if kind == "uniform":
         return UniformDequantization(n_bits)
     if kind == "variational":
         return VariationalDequantization(in_channels, n_bits, hidden, steps)
+    if kind == "gaussian":
+        return GaussianNoise(n_bits, sigma)
     raise ValueError(f"dequantization must be one of {DEQUANTIZATIONS}, got {kind!r}")

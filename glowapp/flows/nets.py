@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glowapp.flows.attention import SelfAttention2d
 from glowapp.flows.base import channel_linear
 
 
@@ -61,15 +62,51 @@ class ZeroConv2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return channels_last_grad(self.conv(x)) * (3.0 * self.logs).exp()
 
+    def folded(self) -> tuple[Tensor, Tensor]:
+        """Weight and bias with the output scale folded in, for inference:
+        ``conv(x; W, b) · exp(3·logs) = conv(x; W ⊙ s, b ⊙ s)`` with ``s = exp(3·logs)`` per
+        output channel (composed in float64, returned in the weight's dtype)."""
+        scale = (3.0 * self.logs.detach().double()).exp().flatten()
+        weight = self.conv.weight.detach().double() * scale[:, None, None, None]
+        bias = self.conv.bias.detach().double() * scale
+        return weight.to(self.conv.weight.dtype), bias.to(self.conv.weight.dtype)
+
+
+class ZeroLinear(nn.Linear):
+    """``[B, in_features] -> [B, out_features]``, ``W e`` without bias, with ``W`` initialised to 0.
+
+    Maps a label embedding to per-channel offsets of a layer's parameters: a fresh conditional
+    layer ignores its label (it starts as its unconditional self) and learns to use it.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(in_features, out_features, bias=False)
+        nn.init.zeros_(self.weight)
+
 
 class ConvNet(nn.Module):
     """Glow's conditioner: conv3×3 → ReLU → conv1×1 → ReLU → zero-initialised conv3×3.
 
     ``[B, in_channels, H, W] -> [B, out_channels, H, W]``; ``hidden`` is the width of both
     hidden layers.
+
+    ``cond_dim = E > 0``: ``forward(x, e)`` takes label embeddings ``e`` ``[B, E]`` and adds
+    ``W e`` (a :class:`ZeroLinear`) to the first hidden layer's pre-activations, one bias per
+    channel and sample, ``a_1 = conv3×3(x) + (W e)[:, :, None, None]``.
+
+    ``attention_heads > 0`` puts a :class:`~glowapp.flows.attention.SelfAttention2d` block
+    between the two hidden layers, so every output sees every position (Flow++); it starts as
+    the identity. Both options leave the default network's state-dict keys unchanged.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden: int,
+        cond_dim: int = 0,
+        attention_heads: int = 0,
+    ) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
@@ -80,9 +117,20 @@ class ConvNet(nn.Module):
             nn.ReLU(),
             ZeroConv2d(hidden, out_channels),
         )
+        self.cond_proj = ZeroLinear(cond_dim, hidden) if cond_dim else None
+        self.attention = SelfAttention2d(hidden, attention_heads) if attention_heads else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+    def forward(self, x: Tensor, embedding: Tensor | None = None) -> Tensor:
+        first, relu, pointwise, relu2, out = self.net
+        h = first(x)
+        if self.cond_proj is not None:
+            if embedding is None:
+                raise ValueError("this conditioner has cond_dim > 0: pass the label embeddings")
+            h = h + self.cond_proj(embedding)[:, :, None, None]
+        h = relu(h)
+        if self.attention is not None:
+            h = self.attention(h)
+        return out(relu2(pointwise(h)))
 
 
 class ResidualBlock(nn.Module):
@@ -98,9 +146,15 @@ class ResidualBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """RealNVP's conditioner: conv3×3 in, ``blocks`` residual blocks, ReLU, zero-initialised conv3×3 out."""
+    """RealNVP's conditioner: conv3×3 in, ``blocks`` residual blocks, ReLU, zero-initialised conv3×3 out.
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int, blocks: int) -> None:
+    ``cond_dim = E > 0``: ``forward(x, e)`` adds ``W e`` (a :class:`ZeroLinear` of the label
+    embeddings ``[B, E]``) per channel to the input convolution's output, as :class:`ConvNet` does.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int, blocks: int, cond_dim: int = 0
+    ) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
@@ -108,6 +162,12 @@ class ResNet(nn.Module):
             nn.ReLU(),
             ZeroConv2d(hidden, out_channels),
         )
+        self.cond_proj = ZeroLinear(cond_dim, hidden) if cond_dim else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+    def forward(self, x: Tensor, embedding: Tensor | None = None) -> Tensor:
+        if self.cond_proj is None:
+            return self.net(x)
+        if embedding is None:
+            raise ValueError("this conditioner has cond_dim > 0: pass the label embeddings")
+        h = self.net[0](x) + self.cond_proj(embedding)[:, :, None, None]
+        return self.net[1:](h)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import torch
+from torch import Tensor
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -27,6 +28,18 @@ def in_eval_mode(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             module.train(was_training)
 
     return wrapper
+
+
+def shared_label(model: torch.nn.Module, n: int) -> Tensor | None:
+    """The one label that images are encoded and decoded with when their class does not matter
+    (interpolation, manipulation): ``[n]`` copies of "no label" for a model trained with label
+    dropout (its unconditional branch), of class 0 for other class-conditional models, or None
+    for unconditional ones. Encoding and decoding with the same label keeps the round trip
+    exact whichever label it is."""
+    if not model.num_classes:  # unconditional, or used as such (then "no label" is implied)
+        return None
+    null = getattr(model.flow, "null_label", None)
+    return torch.full((n,), 0 if null is None else null, dtype=torch.long)
 
 
 def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:

@@ -14,7 +14,7 @@ from glowapp.flows.preprocess import to_images
 from glowapp.generate.common import in_eval_mode
 
 if TYPE_CHECKING:
-    from glowapp.module import GlowModule
+    from glowapp.image_flow import ImageFlow
 
 EPS = 1e-4
 """Hidden pixels start inside ``[EPS, 1 − EPS]``, where their logit is finite."""
@@ -43,7 +43,7 @@ class InpaintResult:
 
 
 def _check_inpainting(
-    module: GlowModule,
+    model: ImageFlow,
     images: Tensor,
     mask: Tensor,
     iterations: int,
@@ -57,9 +57,9 @@ def _check_inpainting(
         raise ValueError(f"step size must be positive, got {step_size}")
     if not tolerance >= 0.0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    if images.ndim != 4 or tuple(images.shape[1:]) != module.image_shape:
+    if images.ndim != 4 or tuple(images.shape[1:]) != model.image_shape:
         raise ValueError(
-            f"expected images [B, {', '.join(map(str, module.image_shape))}], "
+            f"expected images [B, {', '.join(map(str, model.image_shape))}], "
             f"got {tuple(images.shape)}"
         )
     try:
@@ -89,7 +89,7 @@ def smooth_fill(observed: Tensor, hidden: Tensor, sweeps: int = 100) -> Tensor:
 
 @in_eval_mode
 def inpaint(
-    module: GlowModule,
+    model: ImageFlow,
     images: Tensor,
     mask: Tensor,
     iterations: int = ITERATIONS,
@@ -100,7 +100,7 @@ def inpaint(
     """The most likely completion ``argmax_{y_H} log p_Y(y_H, y_O)`` of the hidden pixels.
 
     Works in ``y`` space, the dequantised ``[0, 1)`` images on which the model's density
-    :meth:`GlowModule.log_prob_y` is defined. Observed pixels ``y_O`` are their bin centres;
+    :meth:`ImageFlow.log_prob_y` is defined. Observed pixels ``y_O`` are their bin centres;
     maximising the joint density over ``y_H`` maximises ``log p(y_H | y_O)``. The box constraint
     disappears in the reparameterisation ``y_H = sigmoid(u)``; ``u`` starts at the logit of the
     harmonic fill :func:`smooth_fill` and is updated by Adam (step ``step_size`` in logit units)
@@ -116,7 +116,7 @@ def inpaint(
     on inside, so this works under ``torch.no_grad``.
 
     Args:
-        module: the trained model.
+        model: the trained model.
         images: ``[B, C, H, W]`` uint8 or ``[0, 1]`` float; hidden pixels' values are ignored.
         mask: bool, ``True`` = hidden, broadcastable to ``images`` (e.g. ``[H, W]`` from
             :func:`make_mask`, or ``[B, 1, H, W]``).
@@ -127,14 +127,14 @@ def inpaint(
         progress: called with the iteration number ``k`` after each iteration.
 
     Raises:
-        ValueError: an argument outside the ranges above, images not ``[B, *module.image_shape]``,
+        ValueError: an argument outside the ranges above, images not ``[B, *model.image_shape]``,
             or a mask that does not broadcast to them.
     """
-    _check_inpainting(module, images, mask, iterations, step_size, tolerance)
-    device = module.device
+    _check_inpainting(model, images, mask, iterations, step_size, tolerance)
+    device = model.device
     images = images.to(device)
     hidden = torch.broadcast_to(mask.to(device=device, dtype=torch.bool), images.shape)
-    observed = module.preprocess.dequantize(images, noise=False)
+    observed = model.preprocess.dequantize(images, noise=False)
     start = smooth_fill(observed, hidden).clamp(EPS, 1 - EPS)
     u = torch.logit(start).requires_grad_(True)
     optimizer = torch.optim.Adam([u], lr=step_size)
@@ -145,7 +145,7 @@ def inpaint(
     with torch.enable_grad():
         for k in range(iterations + 1):
             y = torch.where(hidden, torch.sigmoid(u), observed)
-            log_p = module.log_prob_y(y)
+            log_p = model.log_prob_y(y)
             (u.grad,) = torch.autograd.grad(-log_p.sum(), u)
             log_p = log_p.detach()
             better = log_p > history[-1] if history else torch.ones_like(log_p, dtype=torch.bool)
@@ -159,7 +159,7 @@ def inpaint(
                 break
             if k < iterations:
                 optimizer.step()
-    n_bits = module.preprocess.n_bits
+    n_bits = model.preprocess.n_bits
     as_given = to_images(observed, n_bits)
     completed = torch.where(hidden, to_images(best, n_bits), as_given)
     initial = torch.where(hidden, to_images(start, n_bits), as_given)

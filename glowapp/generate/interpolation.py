@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from glowapp.generate.common import in_eval_mode
+from glowapp.generate.common import in_eval_mode, shared_label
 
 if TYPE_CHECKING:
-    from glowapp.module import GlowModule
+    from glowapp.image_flow import ImageFlow
 
 INTERPOLATION_MODES = ("linear", "spherical")
 """Ways :func:`interpolate` mixes two latents."""
@@ -39,19 +39,25 @@ def mix_latents(a: Tensor, b: Tensor, t: Tensor, mode: str) -> Tensor:
 @in_eval_mode
 @torch.no_grad()
 def interpolate(
-    module: GlowModule, images_a: Tensor, images_b: Tensor, steps: int = 8, mode: str = "linear"
+    model: ImageFlow,
+    images_a: Tensor,
+    images_b: Tensor,
+    steps: int = 8,
+    mode: str = "linear",
+    denoise: bool | None = None,
 ) -> Tensor:
     """Images along the latent path from each ``images_a[i]`` to ``images_b[i]``.
 
     Both batches ``[P, C, H, W]`` are encoded at their bin centres; every level's latent is
     interpolated on its flattened vector (``linear`` or ``spherical``), and the path decoded.
     Returns ``[P, steps, C, H, W]`` in ``[0, 1]``; the first and last columns are the decoded
-    endpoints, which reproduce the inputs exactly up to the model's quantisation.
+    endpoints, which reproduce the inputs exactly up to the model's quantisation (models trained
+    with Gaussian noise denoise every decoded image, endpoints included, unless
+    ``denoise=False``: the default is the model's own, :attr:`ImageFlow.sampling`).
 
-    Class-conditional models: every image is encoded and decoded with the same label (class 0).
-    Only the top latent depends on it, as ``ε_L = (h_L − μ(y)) / σ(y)`` of the label-free top
-    activation ``h_L``, so the endpoints are exact and a linear path in ``ε_L`` is the linear
-    path in ``h_L`` whichever label is used.
+    Class-conditional models: every image is encoded and decoded with the same label
+    (:func:`~glowapp.generate.common.shared_label`: "no label" for models trained with label
+    dropout, else class 0), so the endpoints are exact.
 
     Raises:
         ValueError: an unknown ``mode``, ``steps`` < 2, or batches of different shapes.
@@ -66,12 +72,12 @@ def interpolate(
         )
     t = torch.linspace(0.0, 1.0, steps)
     n = images_a.shape[0]
-    same_label = torch.zeros(n, dtype=torch.long) if module.flow.num_classes else None
+    same_label = shared_label(model, n)
     latents = []
-    ends = (module.encode(images_a, labels=same_label), module.encode(images_b, labels=same_label))
+    ends = (model.encode(images_a, labels=same_label), model.encode(images_b, labels=same_label))
     for za, zb in zip(*ends, strict=True):
         mixed = mix_latents(za.flatten(1), zb.flatten(1), t, mode)  # [P, S, D]
         latents.append(mixed.reshape(-1, *za.shape[1:]))
     path_labels = None if same_label is None else same_label.repeat_interleave(steps)
-    images = module.decode(latents, path_labels)
+    images = model.decode(latents, path_labels, guidance=0.0, denoise=denoise)
     return images.reshape(-1, steps, *images.shape[1:])

@@ -7,44 +7,33 @@ negative set ``N``. An image ``x`` is moved to ``decode(ε(x) + α · d)``; at `
 model it was computed with (its flow spec and latent shapes), so that a saved direction is
 refused by any other model.
 
-Class-conditional models: every image is encoded and decoded with the same label (class 0), as
-in :func:`~glowapp.generate.interpolate`. Only the top latent depends on the label, through the
-affine map ``ε_L = (h_L − μ(y)) / σ(y)`` of the label-free top activation ``h_L``, so with one
-fixed label a step along ``d`` in ``ε`` is a step along the mean difference of ``h`` too, and
-``α = 0`` still reproduces the input.
+Class-conditional models: every image is encoded and decoded with the same label, as in
+:func:`~glowapp.generate.interpolate` (:func:`~glowapp.generate.common.shared_label`: "no label"
+for models trained with label dropout, else class 0), so ``α = 0`` still reproduces the input.
 """
 
 from __future__ import annotations
 
-import io
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from glowapp.checkpointing import flow_differences
-from glowapp.generate.common import in_eval_mode
-from glowapp.images import write_atomically
+from glowapp.generate.common import in_eval_mode, shared_label
 
 if TYPE_CHECKING:
-    from glowapp.module import GlowModule
+    from glowapp.image_flow import ImageFlow
 
 __all__ = [
     "Direction",
     "class_direction",
     "latent_direction",
-    "load_direction",
     "manipulate",
-    "save_direction",
 ]
-
-_FORMAT = "glowapp-direction/1"
-"""The ``format`` entry of a saved direction file."""
 
 
 @dataclass(frozen=True)
@@ -54,21 +43,21 @@ class Direction:
 
     latents: list[Tensor]
     flow: dict[str, Any]
-    """The model's flow spec (``module.hparams["flow"]``: class path and arguments)."""
+    """The model's flow spec (``model.flow_spec``: class path and arguments)."""
 
     @property
     def latent_shapes(self) -> list[tuple[int, ...]]:
         """``[(C_l, H_l, W_l)]`` of every level."""
         return [tuple(d.shape) for d in self.latents]
 
-    def check_fits(self, module: GlowModule, source: str = "the direction") -> None:
-        """Raise a ``ValueError`` naming ``source`` unless this direction is ``module``'s.
+    def check_fits(self, model: ImageFlow, source: str = "the direction") -> None:
+        """Raise a ``ValueError`` naming ``source`` unless this direction is ``model``'s.
 
         Checks the flow spec and the latent shapes: a direction of another architecture is
         refused; one of another training of the same architecture cannot be told apart.
         """
-        shapes = [tuple(s) for s in module.flow.latent_shapes()]
-        differing = flow_differences(module.hparams["flow"], self.flow)
+        shapes = [tuple(s) for s in model.flow.latent_shapes()]
+        differing = flow_differences(model.flow_spec, self.flow)
         if differing or shapes != self.latent_shapes:
             what = ", ".join(differing) or f"latent shapes {self.latent_shapes} (model: {shapes})"
             raise ValueError(
@@ -77,10 +66,10 @@ class Direction:
             )
 
 
-def _check_images(module: GlowModule, images: Tensor, what: str) -> None:
+def _check_images(model: ImageFlow, images: Tensor, what: str) -> None:
     """Raise unless ``images`` is a non-empty ``[B, C, H, W]`` batch of the model's shape."""
-    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(module.image_shape):
-        shape = "x".join(map(str, module.image_shape))
+    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.image_shape):
+        shape = "x".join(map(str, model.image_shape))
         raise ValueError(
             f"the {what} must be [B, C, H, W] images of the model's {shape} (CxHxW) shape, got "
             f"{tuple(images.shape)}; load files with glowapp.images.load_image, which fits them"
@@ -89,16 +78,11 @@ def _check_images(module: GlowModule, images: Tensor, what: str) -> None:
         raise ValueError(f"the {what} is empty: give at least one image")
 
 
-def _fixed_label(module: GlowModule, n: int) -> Tensor | None:
-    """Class 0 for each of ``n`` images of a class-conditional model, else None."""
-    return torch.zeros(n, dtype=torch.long) if module.flow.num_classes else None
-
-
-def _mean_latents(module: GlowModule, images: Tensor, batch_size: int) -> list[Tensor]:
+def _mean_latents(model: ImageFlow, images: Tensor, batch_size: int) -> list[Tensor]:
     """The mean ``[C_l, H_l, W_l]`` of every level's latent over ``images`` ``[B, C, H, W]``."""
     sums: list[Tensor] | None = None
     for batch in images.split(batch_size):
-        latents = module.encode(batch, labels=_fixed_label(module, len(batch)))
+        latents = model.encode(batch, labels=shared_label(model, len(batch)))
         batch_sums = [z.double().sum(dim=0).cpu() for z in latents]
         sums = (
             batch_sums if sums is None else [a + b for a, b in zip(sums, batch_sums, strict=True)]
@@ -110,7 +94,7 @@ def _mean_latents(module: GlowModule, images: Tensor, batch_size: int) -> list[T
 @in_eval_mode
 @torch.no_grad()
 def latent_direction(
-    module: GlowModule, positive: Tensor, negative: Tensor, batch_size: int = 256
+    model: ImageFlow, positive: Tensor, negative: Tensor, batch_size: int = 256
 ) -> Direction:
     """The direction from the ``negative`` images to the ``positive`` ones (both
     ``[B, C, H, W]``, uint8 or ``[0, 1]``, any batch sizes): on every level ``l``,
@@ -122,15 +106,15 @@ def latent_direction(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    _check_images(module, positive, "positive set")
-    _check_images(module, negative, "negative set")
-    means = (_mean_latents(module, images, batch_size) for images in (positive, negative))
+    _check_images(model, positive, "positive set")
+    _check_images(model, negative, "negative set")
+    means = (_mean_latents(model, images, batch_size) for images in (positive, negative))
     latents = [(p - n).float() for p, n in zip(*means, strict=True)]
-    return Direction(latents, dict(module.hparams["flow"]))
+    return Direction(latents, dict(model.flow_spec))
 
 
 def class_direction(
-    module: GlowModule,
+    model: ImageFlow,
     images: Tensor,
     labels: Tensor | None,
     positive_class: int,
@@ -159,14 +143,14 @@ def class_direction(
                 f"{present[0]}..{present[-1]})"
             )
     return latent_direction(
-        module, images[labels == positive_class], images[labels == negative_class], batch_size
+        model, images[labels == positive_class], images[labels == negative_class], batch_size
     )
 
 
 @in_eval_mode
 @torch.no_grad()
 def manipulate(
-    module: GlowModule, images: Tensor, direction: Direction, alphas: Sequence[float]
+    model: ImageFlow, images: Tensor, direction: Direction, alphas: Sequence[float]
 ) -> Tensor:
     """Each image moved by each ``α`` along ``direction``: ``decode(ε(x) + α · d)``.
 
@@ -184,51 +168,14 @@ def manipulate(
     bad = [a for a in alphas if not math.isfinite(a)]
     if bad:
         raise ValueError(f"alpha must be a finite number, got {bad[0]}")
-    _check_images(module, images, "batch of images to manipulate")
-    direction.check_fits(module)
+    _check_images(model, images, "batch of images to manipulate")
+    direction.check_fits(model)
     n, steps = len(images), len(alphas)
-    latents = module.encode(images, labels=_fixed_label(module, n))
-    a = torch.tensor(alphas, device=module.device)[None, :, None, None, None]  # [1, A, 1, 1, 1]
+    latents = model.encode(images, labels=shared_label(model, n))
+    a = torch.tensor(alphas, device=model.device)[None, :, None, None, None]  # [1, A, 1, 1, 1]
     moved = [
         (z[:, None] + a * d.to(z)).reshape(n * steps, *z.shape[1:])  # [N·A, C_l, H_l, W_l]
         for z, d in zip(latents, direction.latents, strict=True)
     ]
-    decoded = module.decode(moved, _fixed_label(module, n * steps))
+    decoded = model.decode(moved, shared_label(model, n * steps), guidance=0.0)
     return decoded.reshape(n, steps, *decoded.shape[1:])
-
-
-def save_direction(direction: Direction, path: str | os.PathLike[str]) -> Path:
-    """Write ``direction`` to ``path`` atomically, as a weights-only ``torch.save`` file holding
-    the latents (whose shapes are the model's latent shapes) and the model's flow spec.
-    Returns ``path``."""
-    state = {
-        "format": _FORMAT,
-        "flow": direction.flow,
-        "latents": [d.cpu().contiguous() for d in direction.latents],
-    }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return write_atomically(path, buffer.getvalue())
-
-
-def load_direction(path: str | os.PathLike[str], module: GlowModule) -> Direction:
-    """The direction saved at ``path`` by :func:`save_direction`, checked against ``module``.
-
-    Unpickling is restricted to tensors and plain data (``weights_only=True``).
-
-    Raises:
-        ValueError: the file is missing, unreadable or not a direction file, or the direction
-            was computed with another model.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such direction file") from None
-    except Exception as err:  # torch.load raises many types for bad input (pickle, zip, EOF...)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: not a direction file saved by glowapp ({first})") from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ValueError(f"{path}: not a direction file saved by glowapp (no {_FORMAT!r} format)")
-    direction = Direction(list(state["latents"]), dict(state["flow"]))
-    direction.check_fits(module, str(path))
-    return direction

@@ -6,5 +6,15 @@ from glowapp.models.multiscale import MultiScaleFlow
 from glowapp.models.nice import NICE
 from glowapp.models.realnvp import RealNVP
 from glowapp.models.spec import build_flow, flow_spec
+from glowapp.models.tarflow import TarFlow
 
-__all__ = ["Glow", "IResNetFlow", "NICE", "MultiScaleFlow", "RealNVP", "build_flow", "flow_spec"]
+__all__ = [
+    "Glow",
+    "IResNetFlow",
+    "NICE",
+    "MultiScaleFlow",
+    "RealNVP",
+    "TarFlow",
+    "build_flow",
+    "flow_spec",
+]

@@ -5,15 +5,30 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import weakref
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from glowapp.flows.base import Bijection, zero_logdet
+from glowapp.flows.base import (
+    Bijection,
+    forward_with,
+    inverse_with,
+    note_weight_writes,
+    zero_logdet,
+)
 from glowapp.flows.batchnorm import BatchNormFlow
+from glowapp.flows.conditioning import Condition, LabelEmbedding
+from glowapp.flows.folding import InferencePlan
 from glowapp.flows.invertible_backprop import invertible_forward
 from glowapp.flows.split import Split, TopPrior, standard_normal_log_prob
+
+#: Each flow's folded levels (None: nothing to fold), built on first use. Kept outside the
+#: module so that copies, pickles and state dicts of a flow never carry them.
+_PLANS: weakref.WeakKeyDictionary[MultiScaleFlow, InferencePlan | None] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def as_hw(image_size: int | Sequence[int] | None) -> tuple[int, int]:
@@ -39,19 +54,42 @@ class MultiScaleFlow(nn.Module):
     Subclasses build ``levels`` and say how much each level downsamples (``2**squeezes``) and
     how many channels each latent has.
 
-    Class-conditional (``num_classes > 0``; Kingma & Dhariwal 2018): the top prior's mean and
-    log-std depend on the label ``y`` (see :class:`TopPrior`), so ``encode``/``decode`` and
-    ``log_prob`` take labels ``y`` ``[B]`` and give ``log p(x | y)``; without labels,
-    ``log_prob`` is the marginal ``log p(x) = log (1/K) Σ_y p(x | y)`` (uniform class prior) and
-    ``sample`` draws the labels uniformly. A linear classifier on the spatially averaged top
-    activation ``h_L`` (before its prior) predicts ``y`` (:meth:`log_prob_and_logits`); it is
-    zero-initialised.
+    Class-conditional (``num_classes = K > 0``): ``encode``/``decode`` and ``log_prob`` take
+    labels ``y`` ``[B]`` and give ``log p(x | y)``; without labels, ``log_prob`` is the marginal
+    ``log p(x) = log (1/K) Σ_y p(x | y)`` (uniform class prior) and ``sample`` draws the labels
+    uniformly. :meth:`log_prob_per_class` gives every ``log p(x | y)``; its argmax is the
+    model's own (Bayes) classifier. Two ways:
+
+    * ``label_embedding_dim = 0`` (Kingma & Dhariwal 2018): only the top prior's mean and
+      log-std depend on ``y`` (see :class:`TopPrior`). A linear classifier on the spatially
+      averaged top activation ``h_L`` (before its prior) predicts ``y``
+      (:meth:`log_prob_and_logits`); it is zero-initialised.
+    * ``label_embedding_dim = E > 0``: the flow embeds the labels once
+      (:class:`~glowapp.flows.conditioning.LabelEmbedding`) and hands the embedding, as a
+      :class:`~glowapp.flows.conditioning.Condition`, to every level (conditional bijections:
+      the subclass builds them with ``cond_dim = E``), every split prior and the top prior. The
+      embedding has a row for "no label", :attr:`null_label` ``= K``, which every label argument
+      accepts: ``p(x | ∅)`` is the unconditional model that label dropout trains. Classifier-free
+      guidance (``guidance = w``, :meth:`decode`, :meth:`sample`) runs every layer's inverse
+      with the parameters ``(1 + w)·θ(y) − w·θ(∅)`` (see :mod:`glowapp.flows.conditioning`);
+      densities are never guided. There is no classifier head: ``h_L`` is computed from the
+      label, so a head on it could read the label back; use :meth:`log_prob_per_class`.
 
     Memory layout: :meth:`use_channels_last` stores the 4-D weights and runs every level on
     channels-last (NHWC) activations, end to end: squeezes keep the layout and 1×1 maps become
     matrix products (:func:`~glowapp.flows.base.channel_linear`). The maths is the same; only
     the kernels change (oneDNN's NHWC kernels are faster on CPU, as are cuDNN's under mixed
     precision).
+
+    Inference: in eval mode with autograd off (``torch.no_grad()``, ``torch.inference_mode()``)
+    and no autocast, unconditional passes (and the legacy class-conditional model's, whose
+    levels see no label) run a folded copy of the levels
+    (:class:`~glowapp.flows.folding.InferencePlan`): ActNorm composed with the 1×1 convolution
+    after it, the zero-initialised convolutions' scales folded into their weights, channels-last
+    throughout, and no log-dets where only samples are wanted (:meth:`decode`). Same results to
+    float tolerance; training, gradients and conditional passes use the layers themselves.
+    Folded weights are recomputed when a parameter changes (version counters, storage); after
+    writes through ``.data`` call :meth:`clear_caches`. :meth:`use_fast_inference` turns it off.
     """
 
     def __init__(
@@ -62,20 +100,36 @@ class MultiScaleFlow(nn.Module):
         squeezes: Sequence[int],
         image_size: int | Sequence[int] | None = None,
         num_classes: int = 0,
+        label_embedding_dim: int = 0,
     ) -> None:
         super().__init__()
         if in_channels <= 0:
             raise ValueError(f"in_channels must be positive, got {in_channels}")
+        if label_embedding_dim < 0 or (label_embedding_dim and num_classes < 1):
+            raise ValueError(
+                f"label_embedding_dim={label_embedding_dim} needs a class-conditional model "
+                "(num_classes > 0); use 0 for an unconditional one"
+            )
+        cond_dim = label_embedding_dim
+        if cond_dim and not all(level.conditional for level in levels):
+            raise ValueError(
+                "label_embedding_dim > 0 hands the labels to every level, but some levels do not "
+                "take a condition (Bijection.conditional is False); build them conditional"
+            )
         self.in_channels = in_channels
         self.num_classes = num_classes
         # Recompute activations from outputs in the backward pass instead of storing them
         # (a training option: see use_memory_saving).
         self.memory_saving = False
         self.memory_format = torch.contiguous_format
+        self.fast_inference = True
         self.levels = nn.ModuleList(levels)
-        self.splits = nn.ModuleList(Split(c) for c in level_channels[:-1])
-        self.top = TopPrior(level_channels[-1], num_classes)
-        self.classifier = nn.Linear(level_channels[-1], num_classes) if num_classes else None
+        self.splits = nn.ModuleList(Split(c, cond_dim) for c in level_channels[:-1])
+        # The legacy conditional model (cond_dim = 0) keeps its label table in the top prior.
+        self.top = TopPrior(level_channels[-1], 0 if cond_dim else num_classes, cond_dim)
+        self.label_embedding = LabelEmbedding(num_classes, cond_dim) if cond_dim else None
+        legacy = num_classes and not cond_dim
+        self.classifier = nn.Linear(level_channels[-1], num_classes) if legacy else None
         if self.classifier is not None:
             nn.init.zeros_(self.classifier.weight)
             nn.init.zeros_(self.classifier.bias)
@@ -141,6 +195,34 @@ class MultiScaleFlow(nn.Module):
     def _layout(self, t: Tensor) -> Tensor:
         return t.contiguous(memory_format=self.memory_format)
 
+    # ---- inference ------------------------------------------------------------------------
+    def use_fast_inference(self, enabled: bool = True) -> MultiScaleFlow:
+        """Use the folded levels for inference (``enabled``, the default) or the layers
+        themselves always (see the class docstring)."""
+        self.fast_inference = enabled
+        return self
+
+    def clear_caches(self) -> None:
+        """Forget the folded levels and every cached matrix, in this process: needed after
+        writes through ``.data`` (which keep version counters) or replacing layers."""
+        _PLANS.pop(self, None)
+        note_weight_writes()
+
+    def _inference_plan(self, cond: Condition | None) -> InferencePlan | None:
+        """The folded levels when this pass may use them: eval mode, autograd and autocast off;
+        else None (the layers themselves run). A conditional pass uses them too: its
+        condition goes to the layers that take one."""
+        if (
+            self.training
+            or not self.fast_inference
+            or torch.is_grad_enabled()
+            or torch.is_autocast_enabled(self.image_hw.device.type)
+        ):
+            return None
+        if self not in _PLANS:
+            _PLANS[self] = InferencePlan.build(self.levels, self.splits)
+        return _PLANS[self]
+
     # ---- shapes -------------------------------------------------------------------------
     @staticmethod
     def _refresh_hw(module: nn.Module, incompatible_keys: object) -> None:
@@ -199,8 +281,15 @@ class MultiScaleFlow(nn.Module):
             self.image_hw.copy_(torch.tensor([h, w]))
             self._hw = (h, w)
 
+    @property
+    def null_label(self) -> int | None:
+        """The label meaning "no label" (``num_classes``), or None if this flow has none (only
+        a flow with label embeddings has: ``label_embedding_dim > 0``)."""
+        return None if self.label_embedding is None else self.label_embedding.null_label
+
     def check_labels(self, labels: Tensor | None, batch: int) -> Tensor | None:
-        """Validate class labels for a batch of ``batch``: None, or int64 ``[batch]`` in ``0..K−1``."""
+        """Validate class labels for a batch of ``batch``: None, or int64 ``[batch]`` in ``0..K−1``
+        (``0..K`` with :attr:`null_label` ``K``)."""
         if labels is None:
             return None
         if not self.num_classes:
@@ -214,25 +303,68 @@ class MultiScaleFlow(nn.Module):
             )
         if labels.shape[0] != batch:
             raise ValueError(f"got {labels.shape[0]} labels for a batch of {batch}")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+        highest = self.num_classes - 1 if self.null_label is None else self.null_label
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > highest):
+            allowed = (
+                f"0..{highest} (num_classes={self.num_classes}; this model has no null label: "
+                "it needs label_embedding_dim > 0)"
+                if self.null_label is None
+                else f"0..{highest} (num_classes={self.num_classes}, {highest} = null_label, "
+                '"no label")'
+            )
             raise ValueError(
-                f"labels must be in 0..{self.num_classes - 1} (num_classes={self.num_classes}), "
-                f"got values in {int(labels.min())}..{int(labels.max())}"
+                f"labels must be in {allowed}, got values in "
+                f"{int(labels.min())}..{int(labels.max())}"
             )
         return labels.to(device=self.image_hw.device, dtype=torch.long)
 
-    def _encode_levels(self, x: Tensor) -> tuple[list[Tensor], Tensor, Tensor]:
+    def _check_guidance(self, guidance: float) -> None:
+        if not math.isfinite(guidance):
+            raise ValueError(f"guidance must be a finite number, got {guidance}")
+        if guidance and self.null_label is None:
+            raise ValueError(
+                f"classifier-free guidance (guidance={guidance}) needs a model with a null label: "
+                "num_classes > 0 and label_embedding_dim > 0, trained with label dropout; use "
+                "guidance=0 for this model"
+            )
+
+    def _condition(self, labels: Tensor | None, guidance: float = 0.0) -> Condition | None:
+        """The levels' and priors' condition for checked ``labels`` (None without embeddings)."""
+        if self.label_embedding is None:
+            return None
+        if labels is None:
+            raise ValueError(
+                f"the model is class-conditional (num_classes={self.num_classes}): pass the "
+                "images' labels (y=...)"
+            )
+        embedding = self.label_embedding(labels)
+        if not guidance:
+            return Condition(embedding)
+        null = self.label_embedding(torch.full_like(labels, self.label_embedding.null_label))
+        return Condition(embedding, null, guidance)
+
+    def _top_cond(self, labels: Tensor | None, cond: Condition | None) -> Tensor | Condition | None:
+        """What the top prior is conditioned on: the Condition, or the labels (legacy mode)."""
+        return labels if self.label_embedding is None else cond
+
+    def _encode_levels(
+        self, x: Tensor, cond: Condition | None = None
+    ) -> tuple[list[Tensor], Tensor, Tensor]:
         """``x -> ([ε_1, …, ε_{L−1}], h_L, log|det|)``: every level, without the top prior."""
         self._check_input(x)
+        plan = self._inference_plan(cond)
+        if plan is not None:
+            latents, h, logdet = plan.encode_levels(x, cond)
+            return latents, self._layout(h), logdet
         latents: list[Tensor] = []
         logdet = zero_logdet(x)
         h = self._layout(x)
         saving = self.memory_saving and torch.is_grad_enabled()
         for i, level in enumerate(self.levels):
-            h, ld = invertible_forward(level, h) if saving else level(h)
+            h, ld = invertible_forward(level, h, cond) if saving else forward_with(level, h, cond)
             logdet = logdet + ld
             if i < len(self.splits):
-                h, eps, ld = self.splits[i](h)
+                h, eps, ld = self.splits[i](h, cond)
                 h = self._layout(h)  # the kept half is a channel slice: one layout per level
                 latents.append(eps)
                 logdet = logdet + ld
@@ -244,30 +376,53 @@ class MultiScaleFlow(nn.Module):
 
         ``y``: labels ``[B]``, required by (and only by) a class-conditional model.
         """
-        latents, h, logdet = self._encode_levels(x)
-        eps, ld = self.top(h, self.check_labels(y, x.shape[0]))
+        y = self.check_labels(y, x.shape[0])
+        cond = self._condition(y)
+        latents, h, logdet = self._encode_levels(x, cond)
+        eps, ld = self.top(h, self._top_cond(y, cond))
         return [*latents, eps], logdet + ld
 
-    def decode(self, latents: Sequence[Tensor], y: Tensor | None = None) -> Tensor:
-        """Exact inverse of :meth:`encode`: ``[ε_1, …, ε_L] -> x`` (labels ``y`` if conditional)."""
-        return self.decode_with_logdet(latents, y)[0]
+    def decode(
+        self, latents: Sequence[Tensor], y: Tensor | None = None, guidance: float = 0.0
+    ) -> Tensor:
+        """Exact inverse of :meth:`encode`: ``[ε_1, …, ε_L] -> x`` (labels ``y`` if conditional).
+
+        ``guidance = w ≠ 0``: classifier-free guidance (models with a :attr:`null_label` only).
+        """
+        return self._decode(latents, y, guidance, with_logdet=False)[0]
 
     def decode_with_logdet(
-        self, latents: Sequence[Tensor], y: Tensor | None = None
+        self, latents: Sequence[Tensor], y: Tensor | None = None, guidance: float = 0.0
     ) -> tuple[Tensor, Tensor]:
-        """:meth:`decode` plus ``log|det ∂x/∂(ε_1..ε_L)|`` ``[B]``."""
+        """:meth:`decode` plus ``log|det ∂x/∂(ε_1..ε_L)|`` ``[B]`` (of the guided map if guided)."""
+        x, logdet = self._decode(latents, y, guidance, with_logdet=True)
+        assert logdet is not None
+        return x, logdet
+
+    def _decode(
+        self, latents: Sequence[Tensor], y: Tensor | None, guidance: float, with_logdet: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`decode`, with the log-det if ``with_logdet`` (the folded levels skip it
+        otherwise; the layers themselves always compute it)."""
+        self._check_guidance(guidance)
         if len(latents) != len(self.levels):
             raise ValueError(
                 f"expected {len(self.levels)} latents (one per level), got {len(latents)}"
             )
-        h, logdet = self.top.inverse(latents[-1], self.check_labels(y, latents[-1].shape[0]))
+        y = self.check_labels(y, latents[-1].shape[0])
+        cond = self._condition(y, guidance)
+        h, logdet = self.top.inverse(latents[-1], self._top_cond(y, cond))
         dtype = next(self.parameters()).dtype
+        plan = self._inference_plan(cond)
+        if plan is not None:
+            x, ld = plan.decode_levels(h.to(dtype), latents, with_logdet, cond)
+            return self._layout(x), (logdet + ld if ld is not None else None)
         h = self._layout(h.to(dtype))
         for i in reversed(range(len(self.levels))):
             if i < len(self.splits):
-                h, ld = self.splits[i].inverse(h, self._layout(latents[i]))
+                h, ld = self.splits[i].inverse(h, self._layout(latents[i]), cond)
                 logdet = logdet + ld
-            h, ld = self.levels[i].inverse(h)
+            h, ld = inverse_with(self.levels[i], h, cond)
             logdet = logdet + ld
         return h, logdet
 
@@ -282,12 +437,17 @@ class MultiScaleFlow(nn.Module):
     def log_prob_and_logits(
         self, x: Tensor, y: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
-        """:meth:`log_prob` and the classifier's logits ``[B, K]`` (None if unconditional).
+        """:meth:`log_prob` and the classifier's logits ``[B, K]`` (None without a classifier head:
+        unconditional models and those with label embeddings).
 
         The logits are a linear map of ``h_L`` averaged over its pixels (Glow's classifier head).
         """
         y = self.check_labels(y, x.shape[0])
-        latents, h, logdet = self._encode_levels(x)
+        if self.label_embedding is not None and y is None:
+            per_class = self.log_prob_per_class(x)
+            return torch.logsumexp(per_class, dim=1) - math.log(self.num_classes), None
+        cond = self._condition(y)
+        latents, h, logdet = self._encode_levels(x, cond)
         log_p = logdet + sum(
             (standard_normal_log_prob(eps) for eps in latents), torch.zeros_like(logdet)
         )
@@ -297,17 +457,44 @@ class MultiScaleFlow(nn.Module):
             else self.classifier(h.mean(dim=(2, 3)).to(self.classifier.weight.dtype))
         )
         if self.num_classes and y is None:
-            # Marginal over a uniform class prior: run only the top prior once per class.
-            per_class = []
-            for label in range(self.num_classes):
-                labels = torch.full((x.shape[0],), label, dtype=torch.long, device=x.device)
-                eps, ld = self.top(h, labels)
-                per_class.append(ld + standard_normal_log_prob(eps))
-            top = torch.logsumexp(torch.stack(per_class), dim=0) - math.log(self.num_classes)
+            # Marginal over a uniform class prior: only the top prior sees the label.
+            top = torch.logsumexp(self._top_per_class(h), dim=0) - math.log(self.num_classes)
         else:
-            eps, ld = self.top(h, y)
+            eps, ld = self.top(h, self._top_cond(y, cond))
             top = ld + standard_normal_log_prob(eps)
         return log_p + top, logits
+
+    def _top_per_class(self, h: Tensor) -> Tensor:
+        """The top prior's ``log N(ε; 0, I) + log-det`` for every real class: ``[K, B]`` (legacy
+        mode, whose levels do not see the label)."""
+        per_class = []
+        for label in range(self.num_classes):
+            labels = torch.full((h.shape[0],), label, dtype=torch.long, device=h.device)
+            eps, ld = self.top(h, labels)
+            per_class.append(ld + standard_normal_log_prob(eps))
+        return torch.stack(per_class)
+
+    def log_prob_per_class(self, x: Tensor) -> Tensor:
+        """``log p(x | y)`` for every real class ``y = 0..K−1``: ``[B, K]`` nats.
+
+        Its argmax is the model's Bayes classifier (uniform class prior), and its
+        ``logsumexp − log K`` the marginal :meth:`log_prob`. With label embeddings every layer
+        depends on the label, so the whole flow runs once per class, as one batch of ``K·B``
+        images (``K`` times the memory of a :meth:`log_prob` call); in the legacy mode the levels
+        run once and only the top prior per class.
+        """
+        if not self.num_classes:
+            raise ValueError("log_prob_per_class needs a class-conditional model (num_classes > 0)")
+        b, k = x.shape[0], self.num_classes
+        if self.label_embedding is None:
+            latents, h, logdet = self._encode_levels(x)
+            log_p = logdet + sum(
+                (standard_normal_log_prob(eps) for eps in latents), torch.zeros_like(logdet)
+            )
+            return log_p[:, None] + self._top_per_class(h).t()
+        labels = torch.arange(k, device=self.image_hw.device).repeat_interleave(b)  # class-major
+        repeated = x.expand(k, *x.shape).reshape(k * b, *x.shape[1:])
+        return self.log_prob(repeated, labels).view(k, b).t()
 
     def sample_latents(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
@@ -330,14 +517,18 @@ class MultiScaleFlow(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         labels: Tensor | None = None,
+        guidance: float = 0.0,
     ) -> Tensor:
         """``n`` samples ``[n, C, H, W]`` in the space of ``x``; ``temperature`` scales every prior's std.
 
-        Class-conditional models sample class ``labels[i]`` for sample ``i`` (``[n]``), or classes
-        drawn uniformly (from ``generator``) without labels.
+        Class-conditional models sample class ``labels[i]`` for sample ``i`` (``[n]``; the
+        :attr:`null_label` samples the unconditional model), or classes drawn uniformly (from
+        ``generator``) without labels. ``guidance = w ≠ 0``: classifier-free guidance (see
+        :class:`MultiScaleFlow`; models with a null label only).
         """
+        self._check_guidance(guidance)
         latents = self.sample_latents(n, temperature, generator)
         if self.num_classes and labels is None:
             device = None if generator else self.image_hw.device
             labels = torch.randint(self.num_classes, (n,), generator=generator, device=device)
-        return self.decode(latents, labels)
+        return self.decode(latents, labels, guidance)

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from glowapp.checkpointing import load_module, resolve_device
+from glowapp.image_flow import ImageFlow
 from glowapp.images import LoadedImage, load_image
-from glowapp.module import GlowModule
+from glowapp.loading import load
 from glowapp.pretrained import DEFAULT_MODEL, SHIPPED, display_path, resolve_checkpoint
 
 
@@ -64,25 +64,8 @@ class Tool:
         except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
             return exit_.code if isinstance(exit_.code, int) else 2
         console = Console(highlight=False, soft_wrap=True)
-        if args.ckpt is None:
-            args.ckpt = use_default_model(console)
         self.action(args, console)
         return 0
-
-
-def use_default_model(console: Console) -> Path:
-    """The default shipped model's file, announced in one line (commands without ``--ckpt``).
-
-    Raises:
-        CheckpointError: the file is in none of the places searched (all named).
-    """
-    path = resolve_checkpoint(DEFAULT_MODEL)
-    console.print(
-        f"using the shipped model {DEFAULT_MODEL} ({display_path(path)}); "
-        "pass --ckpt to choose another",
-        markup=False,
-    )
-    return path
 
 
 def add_image_arguments(parser: argparse.ArgumentParser, nargs: int | str, what: str) -> None:
@@ -95,21 +78,46 @@ def add_image_arguments(parser: argparse.ArgumentParser, nargs: int | str, what:
     )
 
 
-def load_model(args: argparse.Namespace) -> GlowModule:
-    """The checkpoint ``--ckpt`` (a path or a shipped model's name; :meth:`Tool.run` has put the
-    default model's path there when it was omitted) on ``--device``, in eval mode.
+@dataclass(frozen=True)
+class LoadedModel:
+    """A command's model and where it came from."""
 
-    ``args.ckpt`` becomes the resolved file's path, the checkpoint the commands' JSON reports name.
+    model: ImageFlow
+    path: Path
+    """The checkpoint file it was read from."""
+    name: str
+    """What the user gave (a shipped model's name or a path), or the default model's name."""
+
+    @property
+    def label(self) -> str:
+        """How reports name the checkpoint: the shipped model's name, or the file's path
+        relative to the working directory (absolute only outside it)."""
+        return self.name if self.name in SHIPPED else display_path(self.path)
+
+
+def load_model(args: argparse.Namespace, console: Console) -> LoadedModel:
+    """The model ``--ckpt`` names (a path or a shipped model's name; the default shipped model,
+    announced in one line, when omitted) on ``--device``, in eval mode.
+
+    Raises:
+        CheckpointError: no such file or shipped model, or not a usable checkpoint.
+        ValueError: an unknown ``--device``.
     """
-    device = resolve_device(args.device)
-    args.ckpt = resolve_checkpoint(args.ckpt)
-    return load_module(args.ckpt, device)
+    name = DEFAULT_MODEL if args.ckpt is None else str(args.ckpt)
+    path = resolve_checkpoint(name)
+    if args.ckpt is None:
+        console.print(
+            f"using the shipped model {DEFAULT_MODEL} ({display_path(path)}); "
+            "pass --ckpt to choose another",
+            markup=False,
+        )
+    return LoadedModel(load(path, args.device), path, name)
 
 
-def load_images(paths: list[str], module: GlowModule, console: Console) -> list[LoadedImage]:
+def load_images(paths: list[str], model: ImageFlow, console: Console) -> list[LoadedImage]:
     """Load photos as the model's uint8 ``[C, H, W]``, saying what had to change for each."""
-    loaded = [load_image(path, module.image_shape) for path in paths]
-    shape = "x".join(map(str, module.image_shape))
+    loaded = [load_image(path, model.image_shape) for path in paths]
+    shape = "x".join(map(str, model.image_shape))
     for path, image in zip(paths, loaded, strict=True):
         if image.changed:
             console.print(f"{path}: {image.description} to fit the model's {shape} (CxHxW) input")

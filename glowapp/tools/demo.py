@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         raise ToolError(
             f"the web demo needs {err.name}, which is not installed: pip install 'glowapp[demo]'"
         ) from None
-    serve(load_model(args), args.host, args.port, console)
+    serve(load_model(args, console).model, args.host, args.port, console)
 
 
 TOOL = Tool(

@@ -10,9 +10,10 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from glowapp.generate import MASK_KINDS, inpaint, log_prob_to_bits_per_dim, resolve_mask
+from glowapp.generate import inpaint, log_prob_to_bits_per_dim
 from glowapp.generate.inpainting import ITERATIONS
 from glowapp.images import display_scale, inpainting_rows, tile, transpose_blocks
+from glowapp.masks import MASK_KINDS, resolve_mask
 from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model
 from glowapp.tools.figures import add_scale_argument, write_figure
 
@@ -71,15 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> None:
     """Inpaint with a progress bar, print each image's log p before → after, write the figure."""
-    module = load_model(args)
-    scale = display_scale(module.image_shape[1:], args.scale)
-    images = torch.stack([image.image for image in load_images(args.images, module, console)])
-    mask = resolve_mask(args.mask, module.image_shape[1:], args.fraction, args.seed)
+    model = load_model(args, console).model
+    scale = display_scale(model.image_shape[1:], args.scale)
+    images = torch.stack([image.image for image in load_images(args.images, model, console)])
+    mask = resolve_mask(args.mask, model.image_shape[1:], args.fraction, args.seed)
     columns = (TextColumn("inpainting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("inpaint", total=args.iterations)
         result = inpaint(
-            module,
+            model,
             images,
             mask,
             iterations=args.iterations,
@@ -88,14 +89,14 @@ def run(args: argparse.Namespace, console: Console) -> None:
             progress=lambda k: progress.update(task, completed=k),
         )
     before, after = result.log_prob[0], result.log_prob[-1]
-    bpd_before = log_prob_to_bits_per_dim(module, before)
-    bpd_after = log_prob_to_bits_per_dim(module, after)
+    bpd_before = log_prob_to_bits_per_dim(model, before)
+    bpd_after = log_prob_to_bits_per_dim(model, after)
     for i, path in enumerate(args.images):
         console.print(
             f"{path}: log p(y) {before[i]:.1f} → {after[i]:.1f} nats "
             f"({bpd_before[i]:.3f} → {bpd_after[i]:.3f} bits/dim)"
         )
-    columns = inpainting_rows(images, mask, result)  # masked input, completion, original
+    columns = inpainting_rows(images, mask, result.images)  # masked input, completion, original
     grid = tile(transpose_blocks(columns), len(columns))
     stopped = "converged" if result.converged else "the limit"
     what = f"{int(mask.sum())} hidden pixels, {result.iterations} iterations ({stopped})"

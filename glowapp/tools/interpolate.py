@@ -12,10 +12,11 @@ from glowapp.generate import INTERPOLATION_MODES, interpolate
 from glowapp.images import display_scale, tile
 from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model
 from glowapp.tools.figures import add_scale_argument, write_figure
+from glowapp.tools.sampling_options import add_denoise_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The two endpoint images, ``--steps``, ``--mode``, ``--scale``, ``--out``."""
+    """The two endpoint images, ``--steps``, ``--mode``, ``--denoise``, ``--scale``, ``--out``."""
     add_image_arguments(parser, 2, "the two endpoints")
     parser.add_argument(
         "--steps",
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"interpolation of every level's latent: {' or '.join(INTERPOLATION_MODES)} "
         "(default: %(default)s)",
     )
+    add_denoise_argument(parser)
     add_scale_argument(parser)
     parser.add_argument(
         "--out", type=Path, default=Path("interp.png"), help="output PNG (default: %(default)s)"
@@ -38,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> None:
     """Load the model and both photos, interpolate, write the row."""
-    module = load_model(args)
-    scale = display_scale(module.image_shape[1:], args.scale)
-    a, b = (image.image[None] for image in load_images(args.images, module, console))
-    grid = tile(interpolate(module, a, b, steps=args.steps, mode=args.mode), args.steps)
+    model = load_model(args, console).model
+    scale = display_scale(model.image_shape[1:], args.scale)
+    a, b = (image.image[None] for image in load_images(args.images, model, console))
+    grid = tile(interpolate(model, a, b, args.steps, args.mode, args.denoise), args.steps)
     write_figure(console, grid, scale, args.out, f"{args.steps} steps, {args.mode}")
 
 

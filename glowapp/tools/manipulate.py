@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import argparse
 import glob
-import io
 from pathlib import Path
 
 import torch
 from PIL import Image
 from rich.console import Console
 from torch import Tensor
-from torchvision.transforms.functional import to_pil_image
 
-from glowapp.evaluation.data import load_split, to_uint8
-from glowapp.generate import (
-    Direction,
-    class_direction,
-    latent_direction,
-    load_direction,
-    manipulate,
-    save_direction,
-)
-from glowapp.images import display_scale, load_image, tile, write_atomically
-from glowapp.module import GlowModule
+from glowapp.data import DATA_SETS, load_named_split
+from glowapp.generate import Direction, class_direction, latent_direction, manipulate
+from glowapp.image_flow import ImageFlow
+from glowapp.images import display_scale, load_image, save_png, tile
 from glowapp.tools.common import Tool, add_image_arguments, load_images, load_model
-from glowapp.tools.evaluate import DATA_SETS
+from glowapp.tools.directions import load_direction, save_direction
 from glowapp.tools.figures import add_scale_argument, write_figure
 
 
@@ -125,35 +116,33 @@ def expand_paths(patterns: list[str]) -> list[Path]:
     return paths
 
 
-def _image_set(paths: list[Path], module: GlowModule, console: Console, what: str) -> Tensor:
+def _image_set(paths: list[Path], model: ImageFlow, console: Console, what: str) -> Tensor:
     """The files as the model's uint8 ``[N, C, H, W]`` (``[0, C, H, W]`` for none), with one line
     saying how many and how many had to be fitted to the model."""
-    loaded = [load_image(path, module.image_shape) for path in paths]
+    loaded = [load_image(path, model.image_shape) for path in paths]
     fitted = sum(image.changed for image in loaded)
     console.print(f"{what}: {len(loaded)} images ({fitted} converted or resized to fit the model)")
     if not loaded:
-        return torch.empty(0, *module.image_shape, dtype=torch.uint8)
+        return torch.empty(0, *model.image_shape, dtype=torch.uint8)
     return torch.stack([image.image for image in loaded])
 
 
-def _labelled_set(args: argparse.Namespace, module: GlowModule) -> tuple[Tensor, Tensor | None]:
+def _labelled_set(args: argparse.Namespace, model: ImageFlow) -> tuple[Tensor, Tensor | None]:
     """The test split of ``--data`` (images, labels), or an image folder's images (no labels)."""
     if args.data not in DATA_SETS:
         folder = Path(args.data)
         if not folder.is_dir():
             raise ValueError(f"--data must be one of {', '.join(DATA_SETS)} or a folder: {folder}")
-        images = [load_image(path, module.image_shape).image for path in expand_paths([args.data])]
-        return torch.stack(images) if images else torch.empty(0, *module.image_shape), None
-    data = DATA_SETS[args.data](root=args.data_root, val_fraction=0.0)
-    if data.image_shape != module.image_shape:
-        shape, model = ("x".join(map(str, s)) for s in (data.image_shape, module.image_shape))
-        raise ValueError(f"--data {args.data} holds {shape} images but the model takes {model}")
-    data.prepare_data()
-    data.setup("test")
-    return load_split(data.test_dataset)
+        images = [load_image(path, model.image_shape).image for path in expand_paths([args.data])]
+        return torch.stack(images) if images else torch.empty(0, *model.image_shape), None
+    image_shape = DATA_SETS[args.data].image_shape
+    if image_shape != model.image_shape:
+        shape, theirs = ("x".join(map(str, s)) for s in (image_shape, model.image_shape))
+        raise ValueError(f"--data {args.data} holds {shape} images but the model takes {theirs}")
+    return load_named_split(args.data, "test", args.data_root, download=True)
 
 
-def _direction(args: argparse.Namespace, module: GlowModule, console: Console) -> Direction:
+def _direction(args: argparse.Namespace, model: ImageFlow, console: Console) -> Direction:
     """The direction from exactly one source: ``--direction``, the classes, or the two sets."""
     classes = args.positive_class is not None or args.negative_class is not None
     sources = [args.direction is not None, classes, bool(args.positive or args.negative)]
@@ -163,19 +152,19 @@ def _direction(args: argparse.Namespace, module: GlowModule, console: Console) -
             "--negative-class, or --direction D.pt"
         )
     if args.direction is not None:
-        return load_direction(args.direction, module)
+        return load_direction(args.direction, model)
     if classes:
         if args.positive_class is None or args.negative_class is None:
             raise ValueError("give both --positive-class and --negative-class")
-        images, labels = _labelled_set(args, module)
+        images, labels = _labelled_set(args, model)
         return class_direction(
-            module, images, labels, args.positive_class, args.negative_class, args.batch_size
+            model, images, labels, args.positive_class, args.negative_class, args.batch_size
         )
     positive, negative = (
-        _image_set(expand_paths(patterns), module, console, what)
+        _image_set(expand_paths(patterns), model, console, what)
         for patterns, what in ((args.positive, "positive"), (args.negative, "negative"))
     )
-    return latent_direction(module, positive, negative, args.batch_size)
+    return latent_direction(model, positive, negative, args.batch_size)
 
 
 def result_name(stem: str, alpha: float) -> str:
@@ -193,20 +182,19 @@ def _write_results(out_dir: Path, paths: list[str], alphas: list[float], results
             "alpha once"
         )
     for name, image in zip(names, results.flatten(0, 1), strict=True):
-        buffer = io.BytesIO()
-        to_pil_image(to_uint8(image.cpu())).save(buffer, format="png")
-        write_atomically(out_dir / name, buffer.getvalue())
+        save_png(image, out_dir / name)
 
 
 def run(args: argparse.Namespace, console: Console) -> None:
     """Load the model, the images and the direction; manipulate; write the grid (and files)."""
-    module = load_model(args)
-    scale = display_scale(module.image_shape[1:], args.scale)
-    images = torch.stack([image.image for image in load_images(args.images, module, console)])
-    direction = _direction(args, module, console)
+    source = load_model(args, console)
+    model = source.model
+    scale = display_scale(model.image_shape[1:], args.scale)
+    images = torch.stack([image.image for image in load_images(args.images, model, console)])
+    direction = _direction(args, model, console)
     if args.save_direction is not None:
         console.print(f"wrote {save_direction(direction, args.save_direction)} (the direction)")
-    results = manipulate(module, images, direction, args.alpha)
+    results = manipulate(model, images, direction, args.alpha)
     if args.out_dir is not None:
         _write_results(args.out_dir, args.images, args.alpha, results)
         console.print(f"wrote {results.shape[0] * results.shape[1]} images to {args.out_dir}")

@@ -19,6 +19,7 @@ import torch
 from bench.configs import QUICK_CONFIGS
 from bench.workload import workload
 from glowapp import GlowModule
+from glowapp.image_flow import ImageFlow
 
 REPO = Path(__file__).resolve().parents[2]
 MODES = ("train", "eval", "sample")
@@ -37,17 +38,22 @@ def positive(value: Any) -> bool:
 
 @pytest.mark.usefixtures("single_thread")
 def test_workload_runs_the_modules_own_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Train, eval and sample go through GlowModule's configure_optimizers, training_step,
-    test_step and decode: the benchmark has no step of its own that could drift."""
+    """Train, eval and sample go through GlowModule's configure_optimizers, training_step and
+    test_step and its model's decode: the benchmark has no step of its own that could drift."""
     calls: list[str] = []
-    for name in ("configure_optimizers", "training_step", "test_step", "decode"):
-        method = getattr(GlowModule, name)
+    for owner, name in (
+        (GlowModule, "configure_optimizers"),
+        (GlowModule, "training_step"),
+        (GlowModule, "test_step"),
+        (ImageFlow, "decode"),
+    ):
+        method = getattr(owner, name)
 
-        def spy(self: GlowModule, *args: Any, _name: str = name, _m: Any = method) -> Any:
+        def spy(self: Any, *args: Any, _name: str = name, _m: Any = method, **kwargs: Any) -> Any:
             calls.append(_name)
-            return _m(self, *args)
+            return _m(self, *args, **kwargs)
 
-        monkeypatch.setattr(GlowModule, name, spy)
+        monkeypatch.setattr(owner, name, spy)
     work = workload(QUICK_CONFIGS["S"])
     assert calls == ["configure_optimizers"]
     assert work.optimizer.defaults["fused"] and work.scheduler.get_last_lr() != [0.0]

@@ -78,18 +78,24 @@ class Glow(nn.Module):
 """
 
 
-def test_quick_run_reports_median_and_spread(tmp_path: Path) -> None:
+def run_quick(tmp_path: Path, *options: str, rounds: int = 2) -> dict:
+    """``python -m bench.compare_reference --quick`` against the stand-in; its JSON report."""
     model = tmp_path / "model.py"
     model.write_text(FAKE_REFERENCE)
     out = tmp_path / "compare.json"
     cmd = [sys.executable, "-m", "bench.compare_reference", "--quick"]
-    cmd += ["--rosinality-model", str(model), "--configs", "S", "--modes", "train"]
-    cmd += ["--allocators", "tuned", "--rounds", "2", "--threads", "1"]
+    cmd += ["--rosinality-model", str(model), "--configs", "S", *options]
+    cmd += ["--allocators", "tuned", "--rounds", str(rounds), "--threads", "1"]
     cmd += ["--repeats", "1", "--warmup", "0", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "median of 2 alternated rounds" in proc.stdout
-    (row,) = json.loads(out.read_text())["rows"]
+    assert f"median of {rounds} alternated rounds" in proc.stdout
+    return json.loads(out.read_text())
+
+
+def test_quick_run_reports_median_and_spread(tmp_path: Path) -> None:
+    report = run_quick(tmp_path, "--modes", "train")
+    (row,) = report["rows"]
     assert (row["config"], row["mode"], row["allocator"], row["rounds"]) == (
         "S",
         "train",
@@ -99,6 +105,23 @@ def test_quick_run_reports_median_and_spread(tmp_path: Path) -> None:
     ours, theirs = row["glowapp_images_per_s"], row["rosinality_images_per_s"]
     assert len(ours) == len(theirs) == 2 and min(ours + theirs) > 0
     assert row == row | ratio_summary(ours, theirs)
+    # The machine, the load while measuring, and the share of the machine's peak.
+    machine = report["machine"]
+    assert machine["cpu_model"] and isinstance(machine["cpu_flags"], list)
+    assert len(row["load_average"]) == 2
+    assert report["peak"]["best_flops_per_s"] > 0
+    assert row["glowapp_flops_per_step"] > 0 and row["glowapp_peak_fraction"] > 0
+
+
+def test_eval_and_sample_go_through_the_image_flow_with_and_without_folding(
+    tmp_path: Path,
+) -> None:
+    report = run_quick(tmp_path, "--modes", "eval", "sample", "--plain", "--no-peak", rounds=1)
+    assert report["peak"] is None and "glowapp-plain" in report["order"]
+    for row in report["rows"]:
+        plain = row["glowapp_plain_images_per_s"]
+        assert len(plain) == 1 and min(plain) > 0
+        assert row["plain_ratio_median"] > 0 and "glowapp_peak_fraction" not in row
 
 
 def test_a_missing_reference_model_is_refused(

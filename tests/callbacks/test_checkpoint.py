@@ -15,9 +15,9 @@ import torch
 from helpers.trainers import quiet_trainer
 from helpers.training import fashion_data, tiny_module
 
+from glowapp.atomic import write_atomically
 from glowapp.callbacks import GlowCheckpoint
-from glowapp.checkpointing import AtomicCheckpointIO
-from glowapp.generate import write_atomically
+from glowapp.callbacks.checkpoint import AtomicCheckpointIO
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

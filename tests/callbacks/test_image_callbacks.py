@@ -16,10 +16,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from glowapp import GlowModule
 from glowapp.callbacks import InpaintingCallback, InterpolationCallback, SampleGridCallback
-from glowapp.cli import GlowCLI
 from glowapp.data import ImageDataModule
 from glowapp.generate import inpaint, interpolate, make_mask, sample_grid
 from glowapp.models import Glow
+from glowapp.training_cli import GlowCLI
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -9,14 +9,9 @@ import torch
 from helpers.generation import tiny_glow, write_checkpoint
 from PIL import Image
 
-from glowapp.checkpointing import (
-    CheckpointError,
-    check_checkpoint_file,
-    load_module,
-    read_checkpoint,
-    resolve_device,
-)
-from glowapp.module import GlowModule
+from glowapp.checkpointing import CheckpointError, check_checkpoint_file, read_checkpoint
+from glowapp.devices import resolve_device
+from glowapp.module import GlowModule, load_module
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

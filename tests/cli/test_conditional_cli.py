@@ -49,7 +49,7 @@ def test_cli_label_on_unconditional_checkpoint_fails_clearly(
     _, stderr = capsys.readouterr()
     assert code == 1 and not out.exists()
     assert len(stderr.strip().splitlines()) == 1
-    assert "error: " in stderr and "this checkpoint is unconditional" in stderr
+    assert "error: " in stderr and "this model is unconditional" in stderr
 
 
 def test_cli_interpolates_with_a_conditional_checkpoint(

@@ -10,8 +10,9 @@ import torch
 from helpers.fit_cli import CONFIGS, QUICKSTART
 
 from glowapp import GlowModule
-from glowapp.cli import instantiate, main
+from glowapp.cli import main
 from glowapp.data import ImageDataModule
+from glowapp.training_cli import instantiate
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -16,18 +16,18 @@ import torch
 from helpers.generation import error_message, tiny_glow, write_checkpoint
 from PIL import Image
 
-from glowapp.checkpointing import resolve_device
 from glowapp.cli import main
+from glowapp.devices import resolve_device
 from glowapp.generate import (
     class_labels,
     inpaint,
     interpolate,
     make_mask,
-    resolve_mask,
     sample_grid,
     score,
 )
 from glowapp.images import display_scale, tile
+from glowapp.masks import resolve_mask
 from glowapp.module import GlowModule
 
 pytestmark = pytest.mark.usefixtures("single_thread")

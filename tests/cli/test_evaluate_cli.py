@@ -1,4 +1,6 @@
-"""``glowapp evaluate``: the table and JSON on a trained model, and one line per bad input."""
+"""``glowapp evaluate``: the tables and JSON on a trained model (the old contract kept, the new
+fields beside it), the model's default temperature, the sampling and calibration options, a
+class-conditional model's class agreement, and one line per bad input."""
 
 from __future__ import annotations
 
@@ -6,14 +8,18 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from helpers.fit_cli import one_error_line
 from helpers.generation import error_message, tiny_glow, write_checkpoint
 from helpers.trained import Trained
 
+from glowapp import GlowModule
 from glowapp.cli import main
 from glowapp.evaluation import classifier as classifier_module
 from glowapp.evaluation import extractors, feature_extractor
 from glowapp.evaluation.metrics import check_set_size
+from glowapp.models import Glow
+from glowapp.options import Sampling
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -40,10 +46,14 @@ def test_prints_labelled_distances_and_writes_the_json_contract(
     options = ["--num", "256", "--test-limit", "512", "--temperature", "0.7", "1.0"]
     assert main(evaluate(trained_model, *options, "--json", "eval.json")) == 0
     out = capsys.readouterr().out
-    assert "FID (fashion-mnist features)" in out and "KID (fashion-mnist features)" in out
+    assert "in the fashion-mnist features" in out
+    assert all(f" {column} " in out for column in ("FID", "KID", "precision", "recall"))
     assert "test bits/dim:" in out and "reference: real training images" in out
-    assert "│ T = 0.7 " in out and "│ T = 1 " in out and "│ reference " in out
+    assert "│ T = 0.7 (default) " in out and "│ T = 1 " in out and "│ reference " in out
+    assert "│ blur σ = 1 px " in out and "│ noise σ = 0.2 " in out
+    assert "share of images given their label" not in out  # unconditional
     document = json.loads((tmp_path / "eval.json").read_text())
+    # The contract as it was, every field with its meaning.
     assert {"checkpoint", "features", "num_samples", "test_bpd", "rows", "reference"} <= set(
         document
     )
@@ -52,10 +62,77 @@ def test_prints_labelled_distances_and_writes_the_json_contract(
     assert document["test_images"] == 512 and 3.0 < document["test_bpd"] < 6.0
     assert [row["temperature"] for row in document["rows"]] == [0.7, 1.0]
     for row in document["rows"]:
-        assert set(row) == {"temperature", "fid", "kid", "kid_std"}
+        assert {"temperature", "fid", "kid", "kid_std"} <= set(row)
         assert row["fid"] > document["reference"]["fid"]
-    assert set(document["reference"]) == {"fid", "kid", "kid_std"}
+    assert {"fid", "kid", "kid_std"} <= set(document["reference"])
     assert "test_bpd_iw" not in document  # only when asked for
+    # Beside it.
+    for row in document["rows"]:
+        assert set(row) == {
+            "temperature",
+            "fid",
+            "kid",
+            "kid_std",
+            "precision",
+            "recall",
+            "default",
+        }
+    assert [row["default"] for row in document["rows"]] == [True, False]
+    assert set(document["reference"]) == {"fid", "kid", "kid_std", "precision", "recall"}
+    assert document["sampling"] == {"default_temperature": 0.7, "guidance": 0.0, "denoise": False}
+    assert [(row["images"], row["sigma"]) for row in document["calibration"]] == [
+        ("blur", 0.5), ("blur", 1.0), ("blur", 1.5), ("noise", 0.05), ("noise", 0.1), ("noise", 0.2),
+    ]  # fmt: skip
+    assert not {"classifier_accuracy", "bayes_accuracy"} & set(document)
+
+
+def test_the_models_default_temperature_joins_the_rows_and_calibration_can_be_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fashion_root: Path
+) -> None:
+    torch.manual_seed(0)
+    flow = Glow(in_channels=1, image_size=28, levels=2, steps=2, hidden=16)
+    checkpoint = write_checkpoint(
+        GlowModule(flow, sampling=Sampling(temperature=0.6)), tmp_path / "m.ckpt"
+    )
+    argv = [
+        "evaluate", "--ckpt", str(checkpoint), "--data-root", str(fashion_root), "--device", "cpu",
+        "--num", "130", "--test-limit", "200", "--no-calibration", "--json", "eval.json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "│ T = 0.6 (default) " in out and "│ T = 0.5 " in out and "blur" not in out
+    document = json.loads((tmp_path / "eval.json").read_text())
+    rows = document["rows"]
+    assert [row["temperature"] for row in rows] == [0.5, 0.6, 0.7, 0.8, 1.0]
+    assert [row["default"] for row in rows] == [False, True, False, False, False]
+    assert document["sampling"]["default_temperature"] == 0.6
+    assert "calibration" not in document
+
+
+def test_a_class_conditional_model_gets_the_class_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fashion_root: Path
+) -> None:
+    checkpoint = write_checkpoint(
+        tiny_glow(num_classes=10, label_embedding_dim=4), tmp_path / "c.ckpt"
+    )
+    argv = [
+        "evaluate", "--ckpt", str(checkpoint), "--data-root", str(fashion_root), "--device", "cpu",
+        "--num", "130", "--test-limit", "200", "--temperature", "0.7", "--no-calibration",
+        "--guidance", "1", "--bayes-images", "20", "--json", "eval.json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "samples: guidance 1" in out
+    assert "share of images given their label" in out
+    assert "│ Ankle boot " in out and "│ overall " in out
+    assert "Bayes: the model's own argmax_y log p(x | y) on 20 test images" in out
+    document = json.loads((tmp_path / "eval.json").read_text())
+    assert document["sampling"] == {"default_temperature": 0.7, "guidance": 1.0, "denoise": False}
+    agreement = document["rows"][0]["class_agreement"]
+    assert len(agreement["per_class"]) == 10 and 0.0 <= agreement["overall"] <= 1.0
+    # The shipped classifier on 200 real test images: near its 0.9185 on all 10,000.
+    assert document["classifier_accuracy"]["overall"] > 0.85
+    assert document["bayes_accuracy"]["images"] == 20
 
 
 def test_importance_weighted_bits_per_dim(
@@ -136,6 +213,25 @@ def test_missing_classifier_weights(
 def test_a_bad_temperature(trained_model: Trained, capsys: pytest.CaptureFixture[str]) -> None:
     argv = evaluate(trained_model, "--num", "256", "--test-limit", "256", "--temperature", "-1")
     assert run_error(argv, capsys) == "temperature must be a finite number >= 0, got -1"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--guidance", "1"], "classifier-free guidance needs a class-conditional model"),
+        (["--denoise"], "denoising needs a model trained with Gaussian noise"),
+        (["--bayes-images", "-1"], "--bayes-images must be >= 0 (0 = off), got -1"),
+        (["--manifold-k", "0"], "precision and recall need 1 <= k < the number of images"),
+    ],
+)
+def test_options_the_model_cannot_follow(
+    trained_model: Trained,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    message: str,
+) -> None:
+    argv = evaluate(trained_model, "--num", "256", "--test-limit", "256", *options)
+    assert run_error(argv, capsys).startswith(message)
 
 
 def test_a_data_set_of_another_shape(

@@ -11,9 +11,10 @@ from helpers.fit_cli import CONFIGS, one_error_line, run_glowapp, tiny_fit_args
 from helpers.training import fixed_batch
 
 from glowapp import GlowModule
-from glowapp.cli import instantiate, main
+from glowapp.cli import main
 from glowapp.generate import load_module
 from glowapp.models import NICE, Glow
+from glowapp.training_cli import instantiate
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

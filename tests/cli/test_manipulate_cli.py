@@ -13,7 +13,8 @@ from helpers.trained import Trained
 from PIL import Image
 
 from glowapp.cli import main
-from glowapp.generate import latent_direction, save_direction
+from glowapp.generate import latent_direction
+from glowapp.tools.directions import save_direction
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

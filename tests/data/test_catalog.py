@@ -53,14 +53,28 @@ def test_celeba_and_folder_sizes_are_arguments():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"batch_size": 0}, {"val_fraction": 1.0}, {"val_fraction": -0.1}, {"train_limit": -1}],
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
+        ({"num_workers": -1}, "num_workers must be >= 0, got -1"),
+        ({"val_fraction": 1.0}, "val_fraction must be in [0, 1), got 1.0"),
+        ({"val_fraction": -0.1}, "val_fraction must be in [0, 1), got -0.1"),
+        ({"train_limit": -1}, "train_limit must be >= 0 or None, got -1"),
+        ({"test_limit": -2}, "test_limit must be >= 0 or None, got -2"),
+    ],
 )
-def test_bad_arguments_are_rejected(kwargs):
-    with pytest.raises(ValueError):
+def test_bad_arguments_are_rejected(kwargs, message):
+    with pytest.raises(ValueError) as info:
         FashionMNISTDataModule(**kwargs)
-    with pytest.raises(ValueError, match="image_size"):
-        CelebADataModule(image_size=0)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("module", [CelebADataModule, ImageFolderDataModule])
+def test_a_bad_image_size_is_rejected(module):
+    kwargs = {"path": "/nonexistent"} if module is ImageFolderDataModule else {}
+    with pytest.raises(ValueError) as info:
+        module(image_size=0, **kwargs)
+    assert str(info.value) == "image_size must be positive, got 0"
 
 
 def test_the_base_class_names_what_is_missing():

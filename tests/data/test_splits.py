@@ -1,185 +1,178 @@
-"""ImageDataModule's splits, limits, loaders and epoch orders, and a run through a Trainer."""
+"""Named splits read without Lightning (glowapp.data.named and glowapp.data.splits)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 from helpers.fake_datasets import (
     make_cifar10,
     make_fashion_mnist,
     make_fashion_mnist_debian,
+    make_mnist,
+    make_svhn,
     skip_md5_checks,
 )
 
-from glowapp.data import CIFAR10DataModule, FashionMNISTDataModule
-from glowapp.data.datasets import EpochSeededSampler, fraction_count
+from glowapp.data import (
+    DATA_SETS,
+    DatasetNotFoundError,
+    TorchvisionSplits,
+    load_named_split,
+    parse_split_spec,
+)
+from glowapp.data.catalog import DEBIAN_FASHION_MNIST, FASHION_MNIST
+from glowapp.data.datasets import TensorImages
+
+REPO = Path(__file__).resolve().parents[2]
 
 
-def test_splits_are_disjoint_and_seeded(tmp_path, fashion):
-    make_fashion_mnist(tmp_path)
+def check_tensors(images: torch.Tensor, labels: torch.Tensor, shape: tuple[int, ...]) -> None:
+    """uint8 images ``[N, C, H, W]`` and int64 labels ``[N]``, ``shape`` being ``(N, C, H, W)``."""
+    assert images.dtype == torch.uint8 and tuple(images.shape) == shape
+    assert labels.dtype == torch.int64 and tuple(labels.shape) == shape[:1]
 
-    def indices(seed: int) -> tuple[list[int], list[int]]:
-        dm = fashion(seed=seed, val_fraction=0.25)
-        dm.setup("fit")
-        return dm.train_dataset.indices.tolist(), dm.val_dataset.indices.tolist()
 
-    train, val = indices(0)
-    assert len(val) == 10 and len(train) == 30
-    assert not set(train) & set(val)
-    assert sorted(train + val) == list(range(40))
-    torch.manual_seed(123)  # the global RNG plays no part
-    assert indices(0) == (train, val)
-    assert indices(1) != (train, val)
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "plain"])
+def test_both_splits_of_an_idx_set_in_file_order(tmp_path, compress):
+    fake = make_mnist(tmp_path, compress=compress)
+    for split, images, labels in (
+        ("train", fake.train_images, fake.train_labels),
+        ("test", fake.test_images, fake.test_labels),
+    ):
+        loaded_images, loaded_labels = load_named_split("mnist", split, tmp_path)
+        check_tensors(loaded_images, loaded_labels, images.shape)
+        np.testing.assert_array_equal(loaded_images.numpy(), images)
+        np.testing.assert_array_equal(loaded_labels.numpy(), labels)
+
+
+def test_the_split_defaults_to_test_and_root_copies_win(tmp_path):
+    """Files under ROOT are read before the system-wide (Debian) copy of Fashion-MNIST."""
+    fake = make_fashion_mnist(tmp_path)
+    images, labels = load_named_split("fashion-mnist", root=str(tmp_path))
+    np.testing.assert_array_equal(images.numpy(), fake.test_images)
+    np.testing.assert_array_equal(labels.numpy(), fake.test_labels)
 
 
 @pytest.mark.parametrize(
-    ("n", "fraction", "count"),
-    [(40, 0.1, 4), (40, 0.0, 0), (0, 0.5, 0), (1, 0.5, 0), (2, 0.01, 1), (10, 0.99, 9)],
+    ("name", "make"), [("cifar10", make_cifar10), ("svhn", make_svhn)], ids=["cifar10", "svhn"]
 )
-def test_fraction_count_keeps_both_sides_non_empty(n, fraction, count):
-    assert fraction_count(n, fraction) == count
-
-
-def test_limits_take_the_first_items(tmp_path, fashion):
-    make_fashion_mnist(tmp_path)
-    full = fashion()
-    full.setup()
-    dm = fashion(train_limit=7, val_limit=2, test_limit=3)
-    dm.setup()
-    assert (len(dm.train_dataset), len(dm.val_dataset), len(dm.test_dataset)) == (7, 2, 3)
-    assert dm.train_dataset.indices.tolist() == full.train_dataset.indices[:7].tolist()
-    assert dm.val_dataset.indices.tolist() == full.val_dataset.indices[:2].tolist()
-    assert dm.test_dataset.indices.tolist() == [0, 1, 2]
-
-
-def test_empty_training_split_is_an_error(tmp_path, fashion):
-    make_fashion_mnist(tmp_path)
-    with pytest.raises(ValueError, match="training split is empty"):
-        fashion(train_limit=0).setup("fit")
-
-
-def test_loaders_shuffle_and_drop_last_only_for_training(tmp_path, fashion):
-    make_fashion_mnist(tmp_path)
-    dm = fashion(batch_size=5)
-    dm.setup()
-    train = dm.train_dataloader()
-    assert train.drop_last and isinstance(train.sampler, EpochSeededSampler)
-    assert len(train) == 36 // 5
-    for loader in (dm.val_dataloader(), dm.test_dataloader()):
-        assert not loader.drop_last
-        assert isinstance(loader.sampler, torch.utils.data.SequentialSampler)
-    assert sum(len(b[0]) for b in dm.test_dataloader()) == 20
-
-
-def test_loaders_set_themselves_up_outside_a_trainer(tmp_path, fashion):
-    make_fashion_mnist(tmp_path)
-    dm = fashion()
-    assert len(dm.test_dataloader().dataset) == 20 and dm.train_dataset is None
-    assert len(dm.val_dataloader().dataset) == 4
-
-
-def test_tiny_training_split_is_not_dropped(tmp_path, fashion):
-    make_fashion_mnist(tmp_path)
-    dm = fashion(batch_size=64, train_limit=10)
-    dm.setup("fit")
-    with pytest.warns(UserWarning, match="fewer than batch_size"):
-        loader = dm.train_dataloader()
-    assert len(loader) == 1
-
-
-def test_epoch_order_depends_on_seed_and_epoch_only():
-    """What exact resumes rely on: the order of epoch e is the same in a fresh process."""
-    sampler = EpochSeededSampler(50, seed=7)
-    sampler.set_epoch(3)
-    order = list(sampler)
-    torch.manual_seed(999)
-    again = EpochSeededSampler(50, seed=7)
-    again.set_epoch(3)
-    assert list(again) == order
-    assert sorted(order) == list(range(50))
-    again.set_epoch(4)
-    assert list(again) != order
-    assert list(EpochSeededSampler(50, seed=8)) != list(EpochSeededSampler(50, seed=7))
-
-
-def test_hflip_only_on_training_images(tmp_path):
-    make_cifar10(tmp_path)
+def test_colour_sets_are_served_from_their_arrays(tmp_path, name, make):
+    fake = make(tmp_path)
     with skip_md5_checks():
-        dm = CIFAR10DataModule(root=str(tmp_path), download=False, val_fraction=0.3)
-        dm.setup("fit")
-    base = dm.train_dataset.base
-    flipped = unchanged = 0
-    for i in range(len(dm.train_dataset)):
-        image = dm.train_dataset[i][0]
-        original = base[int(dm.train_dataset.indices[i])][0]
-        if torch.equal(image, original):
-            unchanged += 1
-        else:
-            assert torch.equal(image, original.flip(-1))
-            flipped += 1
-    assert flipped > 0 and unchanged > 0
-    for i in range(len(dm.val_dataset)):
-        assert torch.equal(dm.val_dataset[i][0], base[int(dm.val_dataset.indices[i])][0])
+        images, labels = load_named_split(name, "test", tmp_path, limit=5)
+    check_tensors(images, labels, (5, 3, 32, 32))
+    np.testing.assert_array_equal(images.numpy(), fake.test_images[:5])
+    np.testing.assert_array_equal(labels.numpy(), fake.test_labels[:5])
 
 
-class TinyModel(pl.LightningModule):
-    """Just enough of a model to drive the DataModule through a Trainer."""
-
-    def __init__(self, image_shape: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.layer = torch.nn.Linear(int(np.prod(image_shape)), 1)
-        self.seen: list[torch.Tensor] = []
-
-    def _loss(self, batch) -> torch.Tensor:
-        images, labels = batch
-        assert images.dtype == torch.uint8 and labels.dtype == torch.int64
-        return self.layer(images.flatten(1).float() / 255).pow(2).mean()
-
-    def training_step(self, batch, batch_idx):
-        self.seen.append(batch[0])
-        return self._loss(batch)
-
-    def validation_step(self, batch, batch_idx):
-        self.log("val_loss", self._loss(batch))
-
-    def test_step(self, batch, batch_idx):
-        self.log("test_loss", self._loss(batch))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
+@pytest.mark.parametrize(("limit", "count"), [(7, 7), (0, 0), (20, 20), (1000, 20)])
+def test_limit_keeps_the_first_items(tmp_path, limit, count):
+    fake = make_mnist(tmp_path)
+    images, labels = load_named_split("mnist", "test", tmp_path, limit=limit)
+    check_tensors(images, labels, (count, 1, 28, 28))
+    np.testing.assert_array_equal(images.numpy(), fake.test_images[:count])
+    np.testing.assert_array_equal(labels.numpy(), fake.test_labels[:count])
 
 
-def _fit(tmp_path, epochs: int) -> list[torch.Tensor]:
-    """The training batches of a fit of ``epochs`` epochs, in the order the model saw them."""
-    dm = FashionMNISTDataModule(
-        root=str(tmp_path / "data"),
-        system_dir=str(tmp_path / "system"),
-        download=False,
-        batch_size=8,
+def test_a_negative_limit_is_rejected(tmp_path):
+    make_mnist(tmp_path)
+    with pytest.raises(ValueError, match="limit must be >= 0 or None, got -1"):
+        load_named_split("mnist", "test", tmp_path, limit=-1)
+
+
+def test_unknown_names_and_splits_list_the_valid_ones(tmp_path):
+    with pytest.raises(ValueError) as info:
+        load_named_split("imagenet", "test", tmp_path)
+    assert str(info.value) == (
+        "unknown data set 'imagenet'; the data sets are: fashion-mnist, mnist, cifar10, svhn"
     )
-    model = TinyModel(dm.image_shape)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
+    with pytest.raises(ValueError) as info:
+        load_named_split("mnist", "valid", tmp_path)
+    assert str(info.value) == "unknown split 'valid'; the splits are: train, test"
+
+
+def test_missing_files_are_the_data_set_error_with_its_instructions(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_named_split("mnist", "test", tmp_path / "data")
+    lines = str(info.value).splitlines()
+    assert lines[0] == (
+        "MNIST data set not found: it is not on disk and downloading is disabled (download=False)."
     )
-    trainer.fit(model, datamodule=dm)
-    assert trainer.global_step == epochs * (36 // 8)
-    assert "val_loss" in trainer.validate(model, datamodule=dm)[0]
-    assert "test_loss" in trainer.test(model, datamodule=dm)[0]
-    return model.seen
+    assert lines[2].startswith(f"  - {tmp_path / 'data' / 'MNIST' / 'raw'} (")
+    assert lines[-2].startswith("  - put train-images-idx3-ubyte[.gz]")
 
 
-def test_trainer_fit_validate_test_and_epoch_orders(tmp_path):
-    make_fashion_mnist_debian(tmp_path / "system")
-    seen = _fit(tmp_path, epochs=2)
-    assert not torch.equal(seen[0], seen[4])  # a new order each epoch...
-    torch.manual_seed(42)
-    again = _fit(tmp_path, epochs=2)  # ...and the same orders in another run, any global seed
-    assert all(torch.equal(a, b) for a, b in zip(seen, again, strict=True))
+def test_every_named_set_is_served_from_its_arrays():
+    """What load_named_split relies on: each row of the table has an in-memory layout."""
+    assert list(DATA_SETS) == ["fashion-mnist", "mnist", "cifar10", "svhn"]
+    assert all(row.layout is not None for row in DATA_SETS.values())
+    assert DATA_SETS["fashion-mnist"].system_dirs == (DEBIAN_FASHION_MNIST,)
+
+
+def test_a_system_wide_copy_is_unpacked_and_reported(tmp_path):
+    fake = make_fashion_mnist_debian(tmp_path / "system")
+    lines: list[str] = []
+    splits = TorchvisionSplits(
+        FASHION_MNIST, tmp_path / "data", [tmp_path / "system"], inform=lines.append
+    )
+    dataset = splits.load(train=True)
+    assert isinstance(dataset, TensorImages)
+    np.testing.assert_array_equal(dataset.images.numpy(), fake.train_images)
+    assert lines == [
+        f"Using Fashion-MNIST from {tmp_path / 'system'} (unpacked into "
+        f"{tmp_path / 'data' / 'FashionMNIST' / 'raw'})."
+    ]
+    assert (tmp_path / "data" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fashion-mnist:test", ("fashion-mnist", "test")),
+        ("mnist:train", ("mnist", "train")),
+        ("svhn", ("svhn", "test")),
+    ],
+)
+def test_split_specs(text, expected):
+    assert parse_split_spec(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "imagenet", "mnist:", "mnist:valid", ":test", "mnist:test:x", "MNIST:test"]
+)
+def test_bad_split_specs_say_which_forms_are_accepted(text):
+    with pytest.raises(ValueError) as info:
+        parse_split_spec(text)
+    assert str(info.value) == (
+        f"bad data split {text!r}: expected NAME or NAME:SPLIT, NAME one of fashion-mnist, "
+        "mnist, cifar10, svhn and SPLIT one of train, test (NAME alone means NAME:test), e.g. "
+        "fashion-mnist:test"
+    )
+
+
+def test_real_fashion_mnist_test_split_from_the_debian_package(tmp_path):
+    """The offline copy CI installs (Debian package ``dataset-fashion-mnist``)."""
+    assert Path(DEBIAN_FASHION_MNIST).is_dir(), "apt-get install dataset-fashion-mnist"
+    images, labels = load_named_split("fashion-mnist", "test", tmp_path)
+    check_tensors(images, labels, (10_000, 1, 28, 28))
+    assert torch.bincount(labels).tolist() == [1000] * 10
+
+
+def test_named_splits_do_not_import_lightning():
+    """Only a DataModule, on first use, imports Lightning."""
+    code = (
+        "import glowapp.data, sys; "
+        "from glowapp.data import load_named_split, DATA_SETS, DatasetNotFoundError; "
+        "assert 'pytorch_lightning' not in sys.modules, 'pytorch_lightning was imported'; "
+        "from glowapp.data import FashionMNISTDataModule; "
+        "assert 'pytorch_lightning' in sys.modules"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -15,9 +15,9 @@ from helpers.demo_pages import SIDE
 from helpers.generation import tiny_glow, write_checkpoint
 from helpers.trained import fashion_mnist
 
+import glowapp
 from glowapp.demo.examples import write_example_sets, write_examples
 from glowapp.demo.handlers import Demo
-from glowapp.generate import load_module
 
 SCREENSHOTS = os.environ.get("GLOWAPP_DEMO_SCREENSHOTS")
 
@@ -48,7 +48,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
 
 @pytest.fixture(scope="session")
 def demo(checkpoint: Path) -> Demo:
-    return Demo(load_module(checkpoint))
+    return Demo(glowapp.load(checkpoint))
 
 
 @pytest.fixture(scope="session")

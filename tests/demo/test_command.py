@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from glowapp.cli import main
-from glowapp.tools import TOOLS
+from glowapp.tools import tool
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 def test_demo_command_explains_how_to_install_gradio(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], checkpoint: Path
 ) -> None:
-    args = TOOLS["demo"].parser().parse_args(["--ckpt", str(checkpoint)])
+    args = tool("demo").parser().parse_args(["--ckpt", str(checkpoint)])
     assert (args.host, args.port) == ("127.0.0.1", 7860)
     monkeypatch.delenv("GLOWAPP_DEBUG", raising=False)
     monkeypatch.setitem(sys.modules, "gradio", None)  # makes `import gradio` fail

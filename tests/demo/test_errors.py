@@ -22,6 +22,7 @@ from glowapp import GlowModule
 from glowapp.demo.app import _shown
 from glowapp.demo.handlers import Demo
 from glowapp.generate import inpaint, interpolate, make_mask, sample_grid
+from glowapp.image_flow import ImageFlow
 from glowapp.models import NICE, Glow, RealNVP
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -30,7 +31,7 @@ IMAGES = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
 
 #: (the handler's name and form values, the glowapp.generate call with the same value).
 #: An upload argument "example" is the first example photo.
-CASES: dict[str, tuple[str, tuple[Any, ...], Callable[[GlowModule], Any]]] = {
+CASES: dict[str, tuple[str, tuple[Any, ...], Callable[[ImageFlow], Any]]] = {
     "temperature": ("sample", (-0.5, 4, 0), lambda m: sample_grid(m, [-0.5], 4)),
     "temperature nan": (
         "sample",
@@ -67,7 +68,7 @@ def test_the_functions_error_reaches_the_page_unchanged(
     case: str, demo: Demo, examples: list[Path]
 ) -> None:
     name, form, call = CASES[case]
-    expected = error_message(call, demo.module)
+    expected = error_message(call, demo.model)
     values = [upload(examples[0]) if value == "example" else value for value in form]
     handler = getattr(demo, name)
     with pytest.raises(ValueError) as info:
@@ -88,7 +89,8 @@ def test_the_functions_error_reaches_the_page_unchanged(
         (
             Glow(in_channels=1, image_size=8, levels=2, steps=1, hidden=8),
             "Glow (levels=2, steps=1, hidden=8, coupling=affine, permutation=lu, spline_bins=8, "
-            "spline_bound=3.0, num_classes=0) on 1×8×8 images",
+            "spline_bound=3.0, num_classes=0, label_embedding_dim=0, attention_heads=0, "
+            "attention_levels=None) on 1×8×8 images",
         ),
         (
             RealNVP(in_channels=3, image_size=8, scales=1, hidden=8, blocks=1),
@@ -100,6 +102,6 @@ def test_the_functions_error_reaches_the_page_unchanged(
 def test_the_header_describes_each_architecture_by_its_own_arguments(
     flow: Any, description: str
 ) -> None:
-    demo = Demo(GlowModule(flow))
+    demo = Demo(GlowModule(flow).model)
     assert demo.description == description
     assert "levels" not in description or "Glow" in description

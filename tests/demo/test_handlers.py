@@ -11,10 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers.demo_pages import CELL, FACTOR, SIDE, cell, hidden_pixels, model_view, pixels, upload
 from PIL import Image
 
+from glowapp import GlowModule
 from glowapp.demo.handlers import DISPLAY_SIDE, MAX_UPLOAD_BYTES, Demo, DemoInputError
+from glowapp.generate import sample_grid
+from glowapp.models import Glow
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -25,6 +29,24 @@ def test_sample_grid_has_the_requested_size_and_follows_the_seed(demo: Demo) -> 
     assert np.array_equal(pixels(image), pixels(demo.sample(0.7, 6, 1)))
     assert not np.array_equal(pixels(image), pixels(demo.sample(0.7, 6, 2)))
     assert cell(pixels(image), 0, 0).std() > 0
+
+
+def test_the_guidance_slider_is_the_samplers_guidance() -> None:
+    torch.manual_seed(0)
+    flow = Glow(in_channels=1, image_size=8, levels=2, steps=1, hidden=8, num_classes=3,
+                label_embedding_dim=4)  # fmt: skip
+    module = GlowModule(flow, label_dropout=0.2)
+    with torch.no_grad():  # conditioning layers start at zero: make the label matter
+        for name, parameter in module.named_parameters():
+            if "label" in name or "cond_proj" in name:
+                parameter.normal_(0.0, 0.05)
+    demo = Demo(module.model)
+    plain, guided = (np.asarray(demo.sample(0.5, 4, 0, w)) for w in (0.0, 3.0))
+    assert not np.array_equal(plain, guided)
+    expected = sample_grid(module.model, [0.5], 4, 0, guidance=3.0)
+    assert np.array_equal(guided, np.asarray(demo._display(expected, 2)))
+    with pytest.raises(DemoInputError, match="guidance must be at most"):
+        demo.sample(1.0, 4, 0, 1e6)
 
 
 def test_concurrent_requests_get_their_own_results(demo: Demo, examples: list[Path]) -> None:

@@ -32,8 +32,8 @@ def test_a_row_from_the_input_to_alpha_made_by_the_generation_api(
     def load(paths: list[Path]) -> torch.Tensor:
         return torch.stack([load_image(path, demo.image_shape).image for path in paths])
 
-    direction = latent_direction(demo.module, load(positive), load(negative))
-    row = manipulate(demo.module, load(examples[:1]), direction, [0.0, -0.5, -1.0, -1.5, -2.0])
+    direction = latent_direction(demo.model, load(positive), load(negative))
+    row = manipulate(demo.model, load(examples[:1]), direction, [0.0, -0.5, -1.0, -1.5, -2.0])
     expected = (tile(row, 5) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     assert np.array_equal(pixels(shown), expected)
 

@@ -8,7 +8,12 @@ import pytest
 from torch import Tensor
 
 from glowapp.data import FashionMNISTDataModule
-from glowapp.evaluation import FeatureExtractor, feature_extractor
+from glowapp.evaluation import (
+    FashionMNISTClassifier,
+    FeatureExtractor,
+    feature_extractor,
+    load_feature_classifier,
+)
 from glowapp.evaluation.data import load_split
 
 TEST_IMAGES = 512
@@ -47,3 +52,9 @@ def extractor() -> FeatureExtractor:
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread(single_thread: None) -> None:
     """Every evaluation test runs on one intra-op thread (see ``single_thread``)."""
+
+
+@pytest.fixture(scope="module")
+def extractor_classifier() -> FashionMNISTClassifier:
+    """The shipped Fashion-MNIST classifier, in eval mode."""
+    return load_feature_classifier()

@@ -1,13 +1,17 @@
-"""FID and KID through torchmetrics in the shipped feature space: zero for a set against itself,
-ranking real images below noise, and one clear line for sets too small for FID."""
+"""FID and KID through torchmetrics, precision and recall, in the shipped feature space: zero
+distance and full precision/recall for a set against itself, real images ranking far from
+noise, every image through the extractor once, and one clear line for sets too small."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import Tensor
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
 
 from glowapp.evaluation import FeatureExtractor, SampleQuality, check_set_size
+from glowapp.evaluation.metrics import KID_SUBSETS
 
 
 def noise_images(n: int, seed: int = 0) -> Tensor:
@@ -26,8 +30,10 @@ def test_a_set_against_itself_is_at_distance_zero(
     # KID's unbiased MMD² of a set against itself is (2/n)(mean k(x, x') - mean k(x, x)) < 0:
     # O(1/n), far below the gap to noise.
     assert -0.1 * quality.score([noise_images(256)]).kid < result.kid < 0
+    assert result.precision == 1.0 and result.recall == 1.0
 
 
+@pytest.mark.filterwarnings("ignore:.*will save all extracted features")
 def test_training_images_rank_far_below_noise(
     extractor: FeatureExtractor, real: dict[str, Tensor]
 ) -> None:
@@ -36,7 +42,39 @@ def test_training_images_rank_far_below_noise(
     noise = quality.score(noise_images(256).split(128))
     assert 0 < reference.fid < noise.fid / 10, (reference, noise)
     assert reference.kid < noise.kid / 10, (reference, noise)
-    assert reference.kid_std >= 0 and noise.kid_std > 0
+    # KID's mean and std over the subsets are torchmetrics' own, on the same seeded subsets.
+    direct = KernelInceptionDistance(
+        feature=extractor.network, subsets=KID_SUBSETS, subset_size=256
+    )
+    direct.update(real["test"], real=True)
+    direct.update(real["train"], real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # SampleQuality's default seed
+        kid, kid_std = (float(v) for v in direct.compute())
+    assert reference.kid == pytest.approx(kid, rel=1e-3) and reference.kid_std > 0
+    assert reference.kid_std == pytest.approx(kid_std, rel=1e-3) and noise.kid_std > 0
+    assert reference.precision > 0.8 and reference.recall > 0.6, reference
+    # Noise covers none of the data. Its features collapse to a small cluster that a few real
+    # outliers' large k-NN balls happen to contain: k-NN precision is outlier-sensitive (Naeem et
+    # al. 2020), so it only ranks the noise below the training images here.
+    assert noise.recall == 0.0 and noise.precision < reference.precision, noise
+
+
+def test_each_image_is_extracted_once_and_fid_is_torchmetrics_own(
+    extractor: FeatureExtractor, real: dict[str, Tensor]
+) -> None:
+    seen = []
+    hook = extractor.network.register_forward_hook(lambda _, args, out: seen.append(len(out)))
+    try:
+        quality = SampleQuality(extractor, real["test"], 256, batch_size=100)
+        result = quality.score(real["train"].split(100))
+    finally:
+        hook.remove()
+    assert sum(seen) == len(real["test"]) + 256
+    direct = FrechetInceptionDistance(feature=extractor.network)
+    direct.update(real["test"], real=True)
+    direct.update(real["train"], real=False)
+    assert result.fid == pytest.approx(float(direct.compute()), rel=1e-4)
 
 
 def test_kid_subsets_are_seeded(extractor: FeatureExtractor, real: dict[str, Tensor]) -> None:
@@ -75,6 +113,16 @@ def test_too_few_images_for_fid_is_one_clear_line(extractor: FeatureExtractor, c
 def test_too_few_real_images_are_refused_before_any_work(extractor: FeatureExtractor) -> None:
     with pytest.raises(ValueError, match="100 real images are too few"):
         SampleQuality(extractor, noise_images(100), 256)
+
+
+@pytest.mark.parametrize("k", [0, 256])
+def test_a_manifold_k_without_neighbours_is_refused(
+    extractor: FeatureExtractor, real: dict[str, Tensor], k: int
+) -> None:
+    with pytest.raises(
+        ValueError, match=f"need 1 <= k < the number of images in each set \\(256\\), got k = {k}"
+    ):
+        SampleQuality(extractor, real["test"], 256, k=k)
 
 
 def test_another_number_of_images_than_announced_is_refused(

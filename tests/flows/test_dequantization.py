@@ -95,6 +95,8 @@ def test_importance_weighted_of_equal_weights() -> None:
 
 def test_validation() -> None:
     with pytest.raises(ValueError, match="dequantization must be one of"):
+        make_dequantization("logistic", 1, 8)
+    with pytest.raises(ValueError, match="sigma must be > 0, got 0.0"):
         make_dequantization("gaussian", 1, 8)
     with pytest.raises(ValueError, match="at least 1 coupling"):
         VariationalDequantization(1, 8, steps=0)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from glowapp.flows.base import channel_linear
@@ -12,25 +11,28 @@ from glowapp.flows.nets import PointwiseConv2d
 
 
 def test_channel_linear_is_a_1x1_convolution() -> None:
-    """``channel_linear`` equals ``conv2d`` with a 1×1 kernel (values and gradients), and keeps
-    a channels-last input channels-last."""
+    """``channel_linear`` is ``y[b, :, i, j] = W x[b, :, i, j] + bias`` (values and gradients,
+    against that sum written out with ``einsum``), and keeps a channels-last input
+    channels-last, for NCHW and channels-last inputs alike."""
     weight = torch.randn(5, 3, requires_grad=True)
     bias = torch.randn(5, requires_grad=True)
     x = torch.randn(2, 3, 4, 4)
+    x_ref = x.clone().requires_grad_()
+    y_ref = torch.einsum("oc,bchw->bohw", weight, x_ref) + bias[None, :, None, None]
+    g = torch.randn_like(y_ref)
+    refs = torch.autograd.grad(y_ref, (x_ref, weight, bias), g)
     for layout in (torch.contiguous_format, torch.channels_last):
         xl = x.contiguous(memory_format=layout).requires_grad_()
         y = channel_linear(xl, weight, bias)
-        y_ref = F.conv2d(x, weight[:, :, None, None], bias)
-        torch.testing.assert_close(y, y_ref, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
         assert y.is_contiguous(memory_format=layout)
-        g = torch.randn_like(y_ref)
         grads = torch.autograd.grad(y, (xl, weight, bias), g)
-        x_ref = x.clone().requires_grad_()
-        refs = torch.autograd.grad(
-            F.conv2d(x_ref, weight[:, :, None, None], bias), (x_ref, weight, bias), g
-        )
         for got, want in zip(grads, refs, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # Without a bias, too.
+    torch.testing.assert_close(
+        channel_linear(x, weight), torch.einsum("oc,bchw->bohw", weight, x), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_pointwise_conv_has_conv2d_parameters() -> None:

@@ -14,12 +14,11 @@ from glowapp.generate import (
     Direction,
     class_direction,
     latent_direction,
-    load_direction,
     manipulate,
-    save_direction,
 )
 from glowapp.models import Glow
 from glowapp.module import GlowModule
+from glowapp.tools.directions import load_direction, save_direction
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

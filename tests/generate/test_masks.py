@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from glowapp.generate import MASK_KINDS, make_mask, resolve_mask
+from glowapp.masks import MASK_KINDS, make_mask, resolve_mask
 
 
 def test_masks() -> None:

@@ -88,8 +88,10 @@ from glowapp.flows import (
     TopPrior,
     VectorCoupling,
 )
+from glowapp.flows.conditioning import Condition
 
 Shape = tuple[int, ...]
+COND_DIM = 4  # label embedding size of the conditional cases
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -136,19 +138,48 @@ def jacobian_logdets(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
 
 
 class SplitBijection(Bijection):
-    """:class:`Split` as a same-shape bijection ``x -> cat(h, ε)``, so the shared checks apply."""
+    """:class:`Split` as a same-shape bijection ``x -> cat(h, ε)``, so the shared checks apply
+    (conditional, taking a Condition, when ``cond_dim > 0``)."""
 
-    def __init__(self, num_channels: int) -> None:
+    def __init__(self, num_channels: int, cond_dim: int = 0) -> None:
         super().__init__()
-        self.split = Split(num_channels)
+        self.split = Split(num_channels, cond_dim)
+        self.conditional = cond_dim > 0
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h, eps, ld = self.split(x)
+    def forward(self, x: Tensor, cond: Condition | None = None) -> tuple[Tensor, Tensor]:
+        h, eps, ld = self.split(x, cond)
         return torch.cat([h, eps.to(h.dtype)], dim=1), ld
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, cond: Condition | None = None) -> tuple[Tensor, Tensor]:
         kept = self.split.kept
-        return self.split.inverse(y[:, :kept], y[:, kept:])
+        return self.split.inverse(y[:, :kept], y[:, kept:], cond)
+
+
+class Conditioned(Bijection):
+    """A conditional layer with a fixed condition, as a plain bijection: sample ``b`` gets label
+    ``b % 3`` of a random embedding table (row 3 is "no label"), guided with weight
+    ``guidance`` when it is not 0. The table is a parameter: gradients reach it, ``.double()``
+    converts it."""
+
+    def __init__(self, layer: Bijection, cond_dim: int = COND_DIM, guidance: float = 0.0) -> None:
+        super().__init__()
+        assert layer.conditional, "wrap a conditional layer"
+        self.layer = layer
+        self.table = nn.Embedding(4, cond_dim)
+        self.guidance = guidance
+
+    def _cond(self, x: Tensor) -> Condition:
+        labels = torch.arange(x.shape[0]) % 3
+        if not self.guidance:
+            return Condition(self.table(labels))
+        null = self.table(torch.full_like(labels, 3))
+        return Condition(self.table(labels), null, self.guidance)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.layer(x, self._cond(x))
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        return self.layer.inverse(y, self._cond(y))
 
 
 class LabelledTopPrior(Bijection):
@@ -328,6 +359,50 @@ def _checkerboard(transform: str, parity: int) -> Case:
     )
 
 
+def _conditional_coupling(
+    transform: str,
+    swap: bool = False,
+    blocks: int = 0,
+    heads: int = 0,
+    cond_dim: int = COND_DIM,
+    guidance: float = 0.0,
+) -> Case:
+    """A :class:`ChannelCoupling` with label embeddings (``cond_dim``) and/or self-attention
+    (``heads``), given its condition by :class:`Conditioned` (guided if ``guidance``)."""
+
+    def build(shape: Shape) -> Bijection:
+        coupling = ChannelCoupling(
+            shape[1], 16, transform, swap, blocks, cond_dim=cond_dim, attention_heads=heads
+        )
+        layer = Conditioned(coupling, cond_dim, guidance) if cond_dim else coupling
+        return perturb(layer, SCALE.get(transform, 0.1))
+
+    name = (
+        f"channel-coupling-{transform}-swap{int(swap)}-blocks{blocks}-cond{cond_dim}"
+        f"-heads{heads}-guidance{guidance:g}"
+    )
+    return Case(name, build, shape=(4, 4, 8, 8), tiny=(2, 4, 2, 2), min_channels=2)
+
+
+def _conditional_sequential(shape: Shape) -> Bijection:
+    """Conditional and unconditional layers in one :class:`FlowSequential` that hands the
+    condition to the conditional ones only."""
+    c = shape[1]
+    flow = FlowSequential(
+        [
+            ActNorm(c),
+            ChannelCoupling(c, 16, "affine", cond_dim=COND_DIM, attention_heads=2),
+            InvConv1x1LU(c),
+            ChannelCoupling(c, 16, "affine", swap=True),
+            TopPrior(c, cond_dim=COND_DIM),
+        ]
+    )
+    layer = perturb(Conditioned(flow, guidance=0.5))
+    init_actnorms(flow.layers[0], torch.randn(16, *shape[1:]))
+    perturb(flow.layers[0])
+    return layer
+
+
 def _inverse_sequential(shape: Shape) -> Bijection:
     """The inverse of :func:`_sequential`, whose outputs ``[B, 4C, H/2, W/2]`` are its inputs."""
     b, c, h, w = shape
@@ -434,6 +509,44 @@ CASES: list[Case] = [
         "iresnet-exact",
         lambda s: perturb(InvertibleResidualBlock(s[1], 16, logdet="exact"), 0.1),
         VECTORS,
+    ),
+    # Class conditioning (glowapp.flows.conditioning) and self-attention in the couplings: the
+    # conditional layers with a fixed condition per sample, unguided and guided (a guided map
+    # is a bijection too, with its own log-det).
+    _conditional_coupling("affine"),
+    _conditional_coupling("affine", swap=True, guidance=2.0),
+    _conditional_coupling("spline", guidance=1.0),
+    _conditional_coupling("additive", blocks=1),
+    _conditional_coupling("affine", heads=2, cond_dim=0),
+    _conditional_coupling("spline", swap=True, heads=4),
+    _conditional_coupling("affine", heads=1, guidance=3.0),
+    Case(
+        "split-conditional",
+        lambda s: perturb(Conditioned(SplitBijection(s[1], COND_DIM)), 0.2),
+        min_channels=2,
+        bound=10.0,
+    ),
+    Case(
+        "split-conditional-guided",
+        lambda s: perturb(Conditioned(SplitBijection(s[1], COND_DIM), guidance=1.5), 0.2),
+        shape=(4, 5, 8, 8),
+        tiny=(2, 5, 2, 2),
+        min_channels=2,
+        bound=10.0,
+    ),
+    Case(
+        "top-prior-cond-dim",
+        lambda s: perturb(Conditioned(TopPrior(s[1], cond_dim=COND_DIM)), 0.5),
+    ),
+    Case(
+        "top-prior-cond-dim-guided",
+        lambda s: perturb(Conditioned(TopPrior(s[1], cond_dim=COND_DIM), guidance=2.0), 0.3),
+    ),
+    Case(
+        "sequential-conditional",
+        _conditional_sequential,
+        tiny=(2, 2, 2, 2),
+        min_channels=2,
     ),
     Case("emerging-conv", lambda s: perturb(EmergingConv2d(s[1]), 0.1)),
     Case("emerging-conv-k5", lambda s: perturb(EmergingConv2d(s[1], 5), 0.1), tiny=(2, 2, 3, 3)),

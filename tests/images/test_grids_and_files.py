@@ -91,7 +91,7 @@ def test_inpainting_rows_mark_the_hidden_region() -> None:
     images = torch.full((2, 1, 28, 28), 128, dtype=torch.uint8)
     mask = make_mask("top", (28, 28))
     result = inpaint(tiny_glow(), images, mask, iterations=0)
-    masked, completed, truth = inpainting_rows(images, mask, result)
+    masked, completed, truth = inpainting_rows(images, mask, result.images)
     assert masked.shape == (2, 3, 28, 28)
     assert torch.equal(masked[:, :, 0, 0], torch.tensor([[1.0, 0.0, 1.0]] * 2))
     assert torch.allclose(masked[:, :, -1, -1], torch.full((2, 3), 128 / 255))

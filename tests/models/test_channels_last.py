@@ -7,20 +7,19 @@ import copy
 import pytest
 import torch
 from helpers.bijections import assert_rel_close
+from helpers.model_cases import Prepared
 from helpers.models import images, prepare
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from glowapp.models import Glow, MultiScaleFlow
+from glowapp.models import Glow
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def test_channels_last_changes_nothing_but_the_layout(
-    model_and_data: tuple[MultiScaleFlow, Tensor],
-) -> None:
+def test_channels_last_changes_nothing_but_the_layout(prepared_model: Prepared) -> None:
     """The same weights in NHWC: the same log p, gradients and inverse (to rounding)."""
-    model, x = model_and_data
+    case, model, x, y = prepared_model
     nchw, nhwc = copy.deepcopy(model), copy.deepcopy(model).use_channels_last()
     assert nchw.memory_format == torch.contiguous_format
     assert all(
@@ -29,11 +28,11 @@ def test_channels_last_changes_nothing_but_the_layout(
     results = []
     for flow in (nchw, nhwc):
         flow.zero_grad(set_to_none=True)
-        flow.log_prob(x).sum().backward()
+        flow.log_prob(x, y).sum().backward()
         with torch.no_grad():
-            latents, _ = flow.encode(x)
-            results.append((flow.log_prob(x), [p.grad for p in flow.parameters()], latents))
-            assert float((flow.decode(latents) - x).abs().max()) < 1e-5
+            latents, _ = flow.encode(x, y)
+            results.append((flow.log_prob(x, y), [p.grad for p in flow.parameters()], latents))
+            assert float((flow.decode(latents, y) - x).abs().max()) < case.inverse_atol
     (lp_a, grads_a, lat_a), (lp_b, grads_b, lat_b) = results
     assert_rel_close(lp_b, lp_a, 1e-5)
     for eps_a, eps_b in zip(lat_a, lat_b, strict=True):

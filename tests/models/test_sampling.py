@@ -5,31 +5,34 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.model_cases import Prepared, labels_for
 from helpers.models import flat_latents
-from torch import Tensor
 
-from glowapp.models import Glow, MultiScaleFlow
+from glowapp.models import Glow
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def test_sampling(model_and_data: tuple[MultiScaleFlow, Tensor]) -> None:
-    """Samples have image shape; ``T = 0`` gives ``decode(0)``; seeded samples re-encode exactly."""
-    model, x = model_and_data
+def test_sampling(prepared_model: Prepared) -> None:
+    """Samples have image shape; ``T = 0`` gives ``decode(0)``; seeded samples re-encode exactly
+    (class-conditional models: given their labels)."""
+    _, model, x, _ = prepared_model
     n = 3
-    samples = model.sample(n, 0.7)
+    labels = labels_for(model, n)
+    same = None if labels is None else torch.zeros(n, dtype=torch.long)  # one class for the mode
+    samples = model.sample(n, 0.7, labels=labels)
     assert samples.shape == (n, *x.shape[1:]) and torch.isfinite(samples).all()
-    mode = model.sample(n, 0.0)
+    mode = model.sample(n, 0.0, labels=same)
     with torch.no_grad():
         zeros = [torch.zeros(n, *s) for s in model.latent_shapes()]
-        assert torch.equal(mode, model.decode(zeros))
-    assert torch.equal(mode, model.sample(n, 0.0))
+        assert torch.equal(mode, model.decode(zeros, same))
+    assert torch.equal(mode, model.sample(n, 0.0, labels=same))
     assert torch.equal(mode[0], mode[1])
     latents = model.sample_latents(n, 0.7, generator=torch.Generator().manual_seed(3))
-    seeded = model.sample(n, 0.7, generator=torch.Generator().manual_seed(3))
+    seeded = model.sample(n, 0.7, generator=torch.Generator().manual_seed(3), labels=labels)
     with torch.no_grad():
-        assert torch.equal(seeded, model.decode(latents))
-        recovered, _ = model.encode(seeded)
+        assert torch.equal(seeded, model.decode(latents, labels))
+        recovered, _ = model.encode(seeded, labels)
     assert float((flat_latents(recovered) - flat_latents(latents)).abs().max()) < 1e-4
 
 

@@ -28,7 +28,7 @@ def test_classifier_gradient_reaches_head_and_flow() -> None:
     module = tiny_module(steps=1, hidden=8, num_classes=10)
     perturb(module.flow.classifier, 0.1)
     labels = torch.tensor([0, 3, 5, 9])
-    _, logits = module._bits_and_logits(fixed_batch(module, 4), True, None, labels)
+    _, logits = module.model.bits_and_logits(fixed_batch(module, 4), True, None, labels)
     assert logits is not None
     F.cross_entropy(logits, labels).backward()
     assert float(module.flow.classifier.weight.grad.abs().sum()) > 0

@@ -14,7 +14,7 @@ from helpers.trainers import quiet_trainer
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from glowapp import GlowModule, cli
+from glowapp import GlowModule, training_cli
 from glowapp.flows.dequantization import VariationalDequantization, importance_weighted
 from glowapp.models import Glow
 from glowapp.options import Dequantization
@@ -88,7 +88,7 @@ def test_variational_training_test_and_checkpoint(tmp_path: Path) -> None:
     (metrics,) = trainer.test(module, dataloaders=loader(32), verbose=False)
     assert {"test/bpd", "test/bpd_iw"} <= set(metrics)
     assert metrics["test/bpd_iw"] <= metrics["test/bpd"] + 0.05
-    report = cli.test_report(module, metrics)
+    report = training_cli.test_report(module, metrics)
     assert f"test/bpd    = {metrics['test/bpd']:.4f} bits/dim: the variational bound" in report
     assert f"test/bpd_iw = {metrics['test/bpd_iw']:.4f} bits/dim: the importance-weighted" in report
 

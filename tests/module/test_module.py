@@ -43,10 +43,13 @@ def test_hyper_parameters_are_plain_data_that_rebuild_the_flow() -> None:
         "spline_bins": 8,
         "spline_bound": 3.0,
         "num_classes": 0,
+        "label_embedding_dim": 0,
+        "attention_heads": 0,
+        "attention_levels": None,
     }
     assert hp["flow"]["init_args"]["image_size"] == [28, 28]
     assert hp["preprocessing"] == {"n_bits": 5, "logit_alpha": None}
-    assert hp["dequantization"] == {"kind": "variational", "steps": 2, "hidden": 8}
+    assert hp["dequantization"] == {"kind": "variational", "steps": 2, "hidden": 8, "sigma": 0.05}
     assert hp["lr"] == 2e-3 and "iw_samples" not in hp
     assert module.image_shape == (1, 28, 28) and module.num_dims == 784
     assert module.preprocess.n_bits == 5
@@ -160,22 +163,28 @@ def test_training_step_minimises_the_mean_bits_per_dim_of_the_keyed_noise() -> N
 
 
 def test_conditional_loss_adds_the_weighted_class_bits() -> None:
-    """``loss = mean bpd(x | y) + class_weight · CE(logits, y) / ln 2`` (Glow's classifier head)."""
+    """``loss = mean bpd(x | y) + class_weight · CE(logits, y) / ln 2`` (Glow's classifier head),
+    with every term computed by hand from the flow: the keyed uniform noise ``u``, ``y = (k +
+    u)/256``, ``x = y − ½``, ``log p(x | label)`` from the flow, the logits from the classifier
+    head on the top activation averaged over its pixels."""
     module = tiny_module(num_classes=10, class_weight=0.5)
-    perturb(module.flow.classifier, 0.3)
-    perturb(module.flow.top, 0.1)
+    flow = module.flow
+    perturb(flow.classifier, 0.3)
+    perturb(flow.top, 0.1)
     labels = torch.tensor([0, 1, 2, 3, 4, 5, 6, 9])
     batch = (fixed_batch(module), labels)
     with torch.no_grad():
         loss = module.training_step(batch, 0)
-        bpd, logits = module._bits_and_logits(
-            batch[0], True, module.noise_generator(TRAIN, 0), labels
-        )
-        conditional = module.bits_per_dim(
-            batch[0], generator=module.noise_generator(TRAIN, 0), labels=labels
-        )
-    assert logits is not None
-    torch.testing.assert_close(bpd, conditional)
+        u = torch.rand(batch[0].shape, generator=module.noise_generator(TRAIN, 0))
+        x = (batch[0].double() + u.double()) / 256 - 0.5
+        log_px = flow.log_prob(x.float(), labels).double()
+        bpd = -(log_px - 784 * math.log(256)) / (784 * math.log(2))
+        _, h, _ = flow._encode_levels(x.float())
+        logits = flow.classifier(h.mean(dim=(2, 3)))
     class_bits = F.cross_entropy(logits, labels) / math.log(2)
     assert float(class_bits) > 0.1
-    torch.testing.assert_close(loss, bpd.mean() + 0.5 * class_bits)
+    assert float((bpd - 8).abs().max()) > 0.01  # not the trivial 8 bits of a uniform model
+    expected = bpd.mean() + 0.5 * class_bits.double()
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-6, atol=1e-6)
+    # The class term matters: without it the loss would be off by far more than the tolerance.
+    assert float((loss.double() - bpd.mean()).abs()) > 0.1 * 0.5

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
+from glowapp.playground import costs
 from glowapp.playground.costs import Cost, fastest_seconds
 from glowapp.playground.experiments import DatasetFit, EnergyFit, PlaygroundConfig
 from glowapp.playground.grid import Grid
@@ -90,7 +92,15 @@ def test_figures_have_a_panel_per_fit(tmp_path: Path) -> None:
     assert (tmp_path / "energies.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_fastest_seconds_warms_up_then_keeps_the_minimum() -> None:
-    calls = []
-    assert fastest_seconds(lambda: calls.append(1), repeats=4) >= 0
-    assert len(calls) == 5
+def test_fastest_seconds_warms_up_then_keeps_the_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a scripted clock: the first (warm-up) call is not timed, and of the timed calls the
+    fastest is returned, not their mean, the last or the slowest."""
+    durations = iter([0.5, 3.0, 1.0, 2.0, 5.0])  # warm-up (fastest of all, untimed), 4 timed
+    clock = [100.0]
+
+    def call() -> None:
+        clock[0] += next(durations)
+
+    monkeypatch.setattr(costs.time, "perf_counter", lambda: clock[0])
+    assert fastest_seconds(call, repeats=4) == 1.0
+    assert next(durations, None) is None  # exactly 5 calls

@@ -57,6 +57,7 @@ def test_the_table() -> None:
     assert SHIPPED == {
         "fashion-mnist": "fashion-mnist.ckpt",
         "fashion-mnist-conditional": "fashion-mnist-conditional.ckpt",
+        "fashion-mnist-background": "fashion-mnist-background.ckpt",
     }
     assert DEFAULT_MODEL == "fashion-mnist"
 
@@ -110,7 +111,7 @@ def test_unknown_names_and_missing_paths(tmp_path: Path) -> None:
         resolve_checkpoint("fashion_mnist")
     assert str(err.value) == (
         "fashion_mnist: no such checkpoint file, nor the name of a shipped model "
-        "(fashion-mnist, fashion-mnist-conditional)"
+        "(fashion-mnist, fashion-mnist-conditional, fashion-mnist-background)"
     )
     missing = tmp_path / "runs" / "last.ckpt"
     for path in (missing, "last.ckpt"):

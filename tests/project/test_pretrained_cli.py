@@ -45,12 +45,17 @@ def test_sample_without_ckpt_uses_the_default_model(
 def test_the_line_shows_the_path_relative_to_the_working_directory(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from argparse import Namespace
+
     from rich.console import Console
 
-    from glowapp.tools.common import use_default_model
+    from glowapp.tools.common import load_model
 
     monkeypatch.chdir(REPO)  # reads only
-    assert use_default_model(Console(highlight=False, soft_wrap=True)) == SHIPPED_CKPT
+    loaded = load_model(
+        Namespace(ckpt=None, device="cpu"), Console(highlight=False, soft_wrap=True)
+    )
+    assert loaded.path == SHIPPED_CKPT and loaded.label == "fashion-mnist"
     assert capsys.readouterr().out == (
         "using the shipped model fashion-mnist (checkpoints/fashion-mnist.ckpt); pass --ckpt to "
         "choose another\n"
@@ -78,7 +83,7 @@ def test_sample_and_score_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[
     ]
     assert main(argv) == 0
     document = json.loads(report.read_text())
-    assert document["checkpoint"] == str(SHIPPED_CKPT)
+    assert document["checkpoint"] == str(SHIPPED_CKPT) and document["model"] == "fashion-mnist"
     assert math.isfinite(document["scores"][0]["bits_per_dim"])
 
 
@@ -105,7 +110,7 @@ def test_missing_shipped_files_are_one_clear_error(
     assert main(["sample", "--ckpt", "fashion_mnist"]) == 1
     assert capsys.readouterr().err == (
         "glowapp: error: fashion_mnist: no such checkpoint file, nor the name of a shipped model "
-        "(fashion-mnist, fashion-mnist-conditional)\n"
+        "(fashion-mnist, fashion-mnist-conditional, fashion-mnist-background)\n"
     )
 
 
@@ -118,6 +123,6 @@ def test_help_names_the_shipped_models(
         help_text = " ".join(capsys.readouterr().out.split())
         assert "--ckpt PATH|NAME" in help_text
         assert (
-            "or the name of a shipped model: fashion-mnist, fashion-mnist-conditional "
-            "(default: fashion-mnist)" in help_text
+            "or the name of a shipped model: fashion-mnist, fashion-mnist-conditional, "
+            "fashion-mnist-background (default: fashion-mnist)" in help_text
         )

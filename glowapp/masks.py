@@ -1,4 +1,5 @@
-"""Inpainting masks: built-in shapes, or a mask image (white = hidden)."""
+"""Inpainting masks: built-in shapes (:func:`make_mask`), or a mask image file (white = hidden;
+:func:`resolve_mask`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import math
 import torch
 from torch import Tensor
 
-from glowapp.generate.common import seeded_generator
 from glowapp.images import ImageLoadError, mask_from_image
 
 MASK_KINDS = ("center", "left", "right", "top", "bottom", "random")
@@ -50,7 +50,8 @@ def make_mask(
     elif kind == "bottom":
         mask[height - rows :] = True
     else:
-        mask = torch.rand(height, width, generator=seeded_generator(seed)) < fraction
+        generator = torch.Generator().manual_seed(seed)
+        mask = torch.rand(height, width, generator=generator) < fraction
     return mask
 
 
