@@ -197,9 +197,10 @@ def test_image_flow_bits_per_dim_and_samples_equal_the_plain_path() -> None:
 
 # ---- the shipped model -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def shipped() -> tuple[ImageFlow, Tensor]:
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[ImageFlow, Tensor]:
     model = glowapp.load("fashion-mnist")
-    batch, _ = glowapp.data.load_named_split("fashion-mnist", "test", limit=64)
+    root = tmp_path_factory.mktemp("data")  # never the repository's data/
+    batch, _ = glowapp.data.load_named_split("fashion-mnist", "test", root, limit=64)
     return model, batch
 
 
