@@ -75,15 +75,11 @@ from typing import NamedTuple
 
 import torch
 from helpers.bijections import perturb
-from helpers.models import images, unflatten
+from helpers.models import images, prepare, unflatten
 from torch import Tensor
 
 from glowapp.flows import (
-    ActNorm,
-    BatchNormFlow,
     Bijection,
-    InvConv1x1,
-    InvConv1x1LU,
     Inverse,
     InverseAutoregressiveFlow,
     InvertibleResidualBlock,
@@ -165,29 +161,6 @@ def other_labels(model: MultiScaleFlow, labels: Tensor) -> Tensor:
     return (labels + 1) % accepted
 
 
-def prepare(model: MultiScaleFlow, x: Tensor, scale: float = 0.05) -> MultiScaleFlow:
-    """Perturb every parameter, data-initialise ActNorms / warm BatchNorm statistics on ``x``
-    (labelled by :func:`labels_for` if the model is conditional), perturb those, eval.
-
-    The 1×1 convolutions start as random rotations (already non-trivial) and get a smaller
-    perturbation, so their condition number stays near 1 as in a trained model.
-    """
-    with torch.no_grad():
-        for module in model.modules():
-            small = isinstance(module, InvConv1x1 | InvConv1x1LU)
-            for p in module.parameters(recurse=False):
-                p.add_((0.2 * scale if small else scale) * torch.randn_like(p))
-    norms = [m for m in model.modules() if isinstance(m, ActNorm | BatchNormFlow)]
-    labels = labels_for(model, x.shape[0])
-    model.train()
-    with torch.no_grad():
-        for _ in range(5 if any(isinstance(m, BatchNormFlow) for m in norms) else 1):
-            model.encode(x + 0.05 * torch.randn_like(x), labels)
-    for m in norms:
-        perturb(m, scale)
-    return model.eval()
-
-
 def prepared(case: ModelCase, tiny: bool = False) -> MultiScaleFlow:
     """The case's model (default or tiny size), seeded and :func:`prepare`-d: at the default
     size with a 0.05 perturbation on 8 images, at the tiny size with ``case.tiny_scale`` (0.2:
@@ -196,7 +169,8 @@ def prepared(case: ModelCase, tiny: bool = False) -> MultiScaleFlow:
     build, shape = (case.tiny, case.tiny_shape) if tiny else (case.build, case.shape)
     assert build is not None and shape is not None, f"{case.name} is a plane-only case"
     n, scale = (16, case.tiny_scale) if tiny else (8, 0.05)
-    return prepare(build(), images(n, *shape), scale)
+    model = build()
+    return prepare(model, images(n, *shape), scale, labels_for(model, n))
 
 
 class Prepared(NamedTuple):

@@ -21,8 +21,11 @@ def images(
     return torch.rand(n, channels, h, w or h, dtype=dtype) - 0.5
 
 
-def prepare(model: MultiScaleFlow, x: Tensor, scale: float = 0.05) -> MultiScaleFlow:
-    """Perturb, data-initialise ActNorms / warm BatchNorm statistics on ``x``, perturb those, eval.
+def prepare(
+    model: MultiScaleFlow, x: Tensor, scale: float = 0.05, labels: Tensor | None = None
+) -> MultiScaleFlow:
+    """Perturb, data-initialise ActNorms / warm BatchNorm statistics on ``x`` (with ``labels``
+    for a class-conditional model), perturb those, eval.
 
     The 1×1 convolutions start as random rotations (already non-trivial) and get a smaller
     perturbation, so their condition number stays near 1 as in a trained model.
@@ -36,7 +39,7 @@ def prepare(model: MultiScaleFlow, x: Tensor, scale: float = 0.05) -> MultiScale
     model.train()
     with torch.no_grad():
         for _ in range(5 if any(isinstance(m, BatchNormFlow) for m in norms) else 1):
-            model.encode(x + 0.05 * torch.randn_like(x))
+            model.encode(x + 0.05 * torch.randn_like(x), labels)
     for m in norms:
         perturb(m, scale)
     return model.eval()

@@ -7,10 +7,9 @@ import copy
 import pytest
 import torch
 from helpers.bijections import assert_rel_close
+from helpers.layouts import NCHWKernelInputs
 from helpers.model_cases import Prepared
 from helpers.models import images, prepare
-from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from glowapp.models import Glow
 
@@ -43,39 +42,13 @@ def test_channels_last_changes_nothing_but_the_layout(prepared_model: Prepared) 
             assert float((g_a - g_b).abs().max()) <= 1e-4 * scale
 
 
-class _NCHWKernelInputs(TorchDispatchMode):
-    """Records the heavy kernels (convolutions, matrix products, ReLU backward) that receive a
-    4-D NCHW-contiguous tensor with more than one channel and pixel: in a channels-last flow
-    each one is a layout conversion, or a kernel mixing layouts (up to 17× slower on CPU)."""
-
-    KERNELS = {"convolution", "convolution_backward", "threshold_backward", "mm", "addmm"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        if func.__name__.split(".")[0] in self.KERNELS:
-            for t in args:
-                if (
-                    isinstance(t, Tensor)
-                    and t.ndim == 4
-                    and t.shape[1] > 1
-                    and t.shape[2] * t.shape[3] > 1
-                    and t.is_contiguous()
-                    and not t.is_contiguous(memory_format=torch.channels_last)
-                ):
-                    self.seen.append(f"{func.__name__} {tuple(t.shape)}")
-        return func(*args, **(kwargs or {}))
-
-
 def test_channels_last_glow_stays_channels_last() -> None:
     """Training (forward and backward) and sampling a channels-last Glow never hand an NCHW
     activation or gradient to a convolution, matrix product or ReLU backward."""
     torch.manual_seed(0)
     model = prepare(Glow(3, levels=3, steps=2, hidden=16), images(8, 3, 16, 16)).use_channels_last()
     x = images(4, 3, 16, 16)
-    with _NCHWKernelInputs() as mode:
+    with NCHWKernelInputs() as mode:
         model.log_prob(x).sum().backward()
         with torch.no_grad():
             model.decode(model.sample_latents(2, 0.7))

@@ -16,9 +16,8 @@ import math
 import pytest
 import torch
 from helpers.bijections import assert_rel_close, perturb
+from helpers.layouts import NCHWKernelInputs
 from helpers.models import images
-from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from glowapp.flows import ActNorm
 from glowapp.models import Glow
@@ -199,31 +198,6 @@ def test_attention_levels_picks_the_coarsest() -> None:
         Glow(1, levels=3, attention_heads=2, attention_levels=4)
 
 
-class _NCHWKernelInputs(TorchDispatchMode):
-    """Records convolutions, matrix products and ReLU backwards that receive a 4-D NCHW
-    tensor with more than one channel and pixel (in a channels-last flow: a layout copy)."""
-
-    KERNELS = {"convolution", "convolution_backward", "threshold_backward", "mm", "addmm"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        if func.__name__.split(".")[0] in self.KERNELS:
-            for t in args:
-                if (
-                    isinstance(t, Tensor)
-                    and t.ndim == 4
-                    and t.shape[1] > 1
-                    and t.shape[2] * t.shape[3] > 1
-                    and t.is_contiguous()
-                    and not t.is_contiguous(memory_format=torch.channels_last)
-                ):
-                    self.seen.append(f"{func.__name__} {tuple(t.shape)}")
-        return func(*args, **(kwargs or {}))
-
-
 def test_conditional_attention_glow_runs_channels_last() -> None:
     """Same numbers as NCHW, and training and guided sampling never hand an NCHW activation
     to a heavy kernel (RGB: a grey image's single channel has no layout to keep)."""
@@ -232,7 +206,7 @@ def test_conditional_attention_glow_runs_channels_last() -> None:
     x = images(4, 3, 8)
     with torch.no_grad():
         assert_rel_close(nhwc.log_prob(x, LABELS), model.log_prob(x, LABELS), 1e-5)
-    with _NCHWKernelInputs() as mode:
+    with NCHWKernelInputs() as mode:
         nhwc.log_prob(x, LABELS).sum().backward()
         with torch.no_grad():
             nhwc.sample(4, 0.7, labels=LABELS, guidance=2.0)
