@@ -83,12 +83,13 @@ def sample_variants(model: ImageFlow, num: int) -> dict[str, Callable[[], Any]]:
 
 
 def time_sampling(args: argparse.Namespace) -> dict[str, Any]:
-    """``--rounds`` rounds of the four variants in turn (after one untimed small call each)."""
+    """``--rounds`` rounds of the four variants in turn, after one untimed round: the first
+    full-size backward pass pays for the allocator's growth, which a small warm-up call does
+    not (it once made the first denoised variant look 1.9× slower)."""
     setup_process(args.threads)
     model = noisy_model(args.ckpt)
     calls = sample_variants(model, args.num)
-    warm = sample_variants(model, 8)
-    for call in warm.values():
+    for call in calls.values():
         call()
     seconds: dict[str, list[float]] = {v: [] for v in VARIANTS}
     loads = [load_average()]

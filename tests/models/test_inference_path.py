@@ -28,7 +28,15 @@ from torch import Tensor
 import glowapp
 import glowapp.data
 from glowapp import ImageFlow
-from glowapp.flows import ActNorm, ChannelCoupling, InvConv1x1, InvConv1x1LU, Split, Squeeze
+from glowapp.flows import (
+    ActNorm,
+    ChannelCoupling,
+    InvConv1x1,
+    InvConv1x1LU,
+    Split,
+    Squeeze,
+    folding,
+)
 from glowapp.flows.conv1x1 import ChannelPermutation
 from glowapp.flows.folding import (
     FoldedChannelMap,
@@ -86,13 +94,19 @@ def plan_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the :class:`InferencePlan` methods called from now on, in order."""
     calls: list[str] = []
     for name in ("encode_levels", "decode_levels"):
-        original = getattr(InferencePlan, name)
+        spy(monkeypatch, InferencePlan, name, calls)
+    return calls
 
-        def spy(*args: object, _name: str = name, _f: Callable = original, **kw: object) -> object:
-            calls.append(_name)
-            return _f(*args, **kw)
 
-        monkeypatch.setattr(InferencePlan, name, spy)
+def spy(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, calls: list[str]) -> list[str]:
+    """Replace ``owner.name`` by a wrapper that appends ``name`` to ``calls`` on each call."""
+    original = getattr(owner, name)
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recorded)
     return calls
 
 
@@ -294,12 +308,19 @@ def test_folded_channel_map_is_actnorm_then_mixing(with_actnorm: bool, mixer: st
 
 @pytest.mark.parametrize("transform", ["affine", "additive", "spline"])
 @pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize(
+    ("channels", "size"), [(5, 3), (4, 8)], ids=["direct-conv", "by-taps-where-they-pay"]
+)
 @torch.no_grad()
-def test_folded_coupling_is_the_coupling(transform: str, swap: bool) -> None:
+def test_folded_coupling_is_the_coupling(
+    transform: str, swap: bool, channels: int, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     torch.manual_seed(0)
-    layer = perturb(ChannelCoupling(5, 8, transform, swap=swap).double(), 0.3).eval()
+    by_taps = spy(monkeypatch, folding, "conv3x3_by_taps", [])
+    layer = perturb(ChannelCoupling(channels, 8, transform, swap=swap).double(), 0.3).eval()
     folded = FoldedCoupling(layer)
-    x = torch.randn(2, 5, 3, 3, dtype=torch.float64)
+    x = torch.randn(2, channels, size, size, dtype=torch.float64)
+    # 4 channels on 8×8: the affine network has 2 × 2 outputs, the additive 2 (both by taps).
     y, ld = folded.forward(x)
     y_ref, ld_ref = layer(x)
     assert torch.allclose(y, y_ref, atol=1e-12) and torch.allclose(ld, ld_ref, atol=1e-12)
@@ -310,6 +331,30 @@ def test_folded_coupling_is_the_coupling(transform: str, swap: bool) -> None:
     assert torch.allclose(ld_inv, ld_inv_ref, atol=1e-12)
     assert torch.allclose(ld, jacobian_logdets(lambda t: folded.forward(t)[0], x), atol=1e-8)
     assert torch.allclose(ld_inv, -ld, atol=1e-10)  # log|det| of the inverse at y = f(x)
+    assert bool(by_taps) == (size == 8 and transform != "spline")
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 5, 3, 8, 8), (1, 7, 4, 16, 12), (3, 4, 8, 5, 9), (2, 3, 2, 1, 1)],
+    ids=lambda s: "x".join(map(str, s)),
+)
+@pytest.mark.parametrize("layout", ["channels-last", "nchw"])
+def test_conv3x3_by_taps_is_the_convolution(shape: tuple[int, ...], layout: str) -> None:
+    """A 3×3, zero-padded convolution: every tap, every border, any batch and image shape."""
+    batch, c_in, c_out, h, w = shape
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, c_in, h, w, dtype=torch.float64, generator=g)
+    if layout == "channels-last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(c_out, c_in, 3, 3, dtype=torch.float64, generator=g)
+    bias = torch.randn(c_out, dtype=torch.float64, generator=g)
+    taps = folding.stacked_taps(weight)
+    assert taps is not None
+    y = folding.conv3x3_by_taps(x, taps, bias)
+    assert y.is_contiguous() and y.shape == (batch, c_out, h, w)
+    assert torch.allclose(y, torch.nn.functional.conv2d(x, weight, bias, padding=1), atol=1e-12)
+    assert folding.stacked_taps(weight[..., :1, :1]) is None  # only 3×3 kernels
 
 
 @torch.no_grad()
