@@ -16,6 +16,7 @@ SHIPPED_FILES = (
     "fashion-mnist.ckpt",
     "fashion-mnist-conditional.ckpt",
     "fashion-mnist-background.ckpt",
+    "fashion-mnist-tarflow.ckpt",
     "fashion_mnist_features.pt",
     "fashion_mnist_features.json",
 )

@@ -30,6 +30,7 @@ SHIPPED: dict[str, str] = {
     "fashion-mnist": "fashion-mnist.ckpt",
     "fashion-mnist-conditional": "fashion-mnist-conditional.ckpt",
     "fashion-mnist-background": "fashion-mnist-background.ckpt",
+    "fashion-mnist-tarflow": "fashion-mnist-tarflow.ckpt",
 }
 """Name of each shipped model -> its file name (model cards: ``checkpoints/README.md``)."""
 

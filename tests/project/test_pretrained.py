@@ -58,6 +58,7 @@ def test_the_table() -> None:
         "fashion-mnist": "fashion-mnist.ckpt",
         "fashion-mnist-conditional": "fashion-mnist-conditional.ckpt",
         "fashion-mnist-background": "fashion-mnist-background.ckpt",
+        "fashion-mnist-tarflow": "fashion-mnist-tarflow.ckpt",
     }
     assert DEFAULT_MODEL == "fashion-mnist"
 
@@ -111,7 +112,7 @@ def test_unknown_names_and_missing_paths(tmp_path: Path) -> None:
         resolve_checkpoint("fashion_mnist")
     assert str(err.value) == (
         "fashion_mnist: no such checkpoint file, nor the name of a shipped model "
-        "(fashion-mnist, fashion-mnist-conditional, fashion-mnist-background)"
+        "(fashion-mnist, fashion-mnist-conditional, fashion-mnist-background, fashion-mnist-tarflow)"
     )
     missing = tmp_path / "runs" / "last.ckpt"
     for path in (missing, "last.ckpt"):

@@ -110,7 +110,7 @@ def test_missing_shipped_files_are_one_clear_error(
     assert main(["sample", "--ckpt", "fashion_mnist"]) == 1
     assert capsys.readouterr().err == (
         "glowapp: error: fashion_mnist: no such checkpoint file, nor the name of a shipped model "
-        "(fashion-mnist, fashion-mnist-conditional, fashion-mnist-background)\n"
+        "(fashion-mnist, fashion-mnist-conditional, fashion-mnist-background, fashion-mnist-tarflow)\n"
     )
 
 
@@ -124,5 +124,5 @@ def test_help_names_the_shipped_models(
         assert "--ckpt PATH|NAME" in help_text
         assert (
             "or the name of a shipped model: fashion-mnist, fashion-mnist-conditional, "
-            "fashion-mnist-background (default: fashion-mnist)" in help_text
+            "fashion-mnist-background, fashion-mnist-tarflow (default: fashion-mnist)" in help_text
         )

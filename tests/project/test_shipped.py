@@ -20,12 +20,18 @@ from glowapp.training_cli import instantiate
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINTS = REPO / "checkpoints"
 NAMES = sorted(SHIPPED)
-# The config in configs/shipped/ that trains each shipped model: both generators are one jointly
-# trained network (the unconditional one is its "no label" branch).
+# The config in configs/shipped/ that trains each shipped model: both Glow generators are one
+# jointly trained network (the unconditional one is its "no label" branch).
 CONFIGS = {
     "fashion-mnist": "fashion-mnist.yaml",
     "fashion-mnist-conditional": "fashion-mnist.yaml",
     "fashion-mnist-background": "fashion-mnist-background.yaml",
+    "fashion-mnist-tarflow": "fashion-mnist-tarflow.yaml",
+}
+# The configs that carry on from their own committed weights (WarmStart), and those weights.
+CARRIES_ON = {
+    "fashion-mnist.yaml": "fashion-mnist.ckpt",
+    "fashion-mnist-tarflow.yaml": "fashion-mnist-tarflow.ckpt",
 }
 
 # Glow options added after the shipped checkpoints were written: a checkpoint that does not record
@@ -106,10 +112,15 @@ def test_the_shipped_config_builds_the_shipped_flow(
     cli = instantiate(["--config", str(REPO / "configs" / "shipped" / CONFIGS[name])])
     flow = cli.model.hparams["flow"]
     shipped = torch.load(path, map_location="cpu", weights_only=True)["hyper_parameters"]["flow"]
-    assert shipped["class_path"] == flow["class_path"] == "glowapp.models.glow.Glow"
-    assert LATER_GLOW_DEFAULTS | shipped["init_args"] == flow["init_args"]
-    if CONFIGS[name] == "fashion-mnist.yaml":  # carries on from the committed weights
+    assert shipped["class_path"] == flow["class_path"]
+    if shipped["class_path"] == "glowapp.models.glow.Glow":
+        assert LATER_GLOW_DEFAULTS | shipped["init_args"] == flow["init_args"]
+    else:
+        assert shipped["class_path"] == "glowapp.models.tarflow.TarFlow"
+        assert shipped["init_args"] == flow["init_args"]
+    if CONFIGS[name] in CARRIES_ON:
+        own = CARRIES_ON[CONFIGS[name]]
         (warm_start,) = [c for c in cli.trainer.callbacks if isinstance(c, WarmStart)]
-        assert Path(warm_start.checkpoint) == Path("checkpoints/fashion-mnist.ckpt")
-        WarmStart(CHECKPOINTS / "fashion-mnist.ckpt").setup(pl.Trainer(), cli.model, "fit")
+        assert Path(warm_start.checkpoint) == Path("checkpoints") / own
+        WarmStart(CHECKPOINTS / own).setup(pl.Trainer(), cli.model, "fit")
         assert cli.model.hparams["label_dropout"] > 0  # one network, conditional and not
